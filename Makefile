@@ -1,0 +1,41 @@
+# make setup      install Debian packages, .venv with pinned packages, vendored JS (idempotent)
+# make test       run every test (sets up first if needed)
+# make book       build the HTML book into _build/html (sets up first if needed)
+# make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs
+# make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
+# make benchmarks print execution times and quality tables
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+export OMP_NUM_THREADS ?= 2
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: setup test book notebooks exercises benchmarks clean
+
+$(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/vendor.sh
+	bash tools/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+book: $(STAMP)
+	bash tools/vendor.sh
+	rm -rf _build/.doctrees _build/html
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	@echo "book: open _build/html/index.html in a browser"
+
+notebooks: $(STAMP)
+	$(PY) tools/execute.py $(NB)
+
+exercises: $(STAMP)
+	$(PY) -m llmbook.grading.build
+
+benchmarks: $(STAMP)
+	$(PY) benchmarks/notebook_times.py
+	$(PY) benchmarks/ch1_quality.py
+
+clean:
+	rm -rf _build

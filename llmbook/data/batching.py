@@ -1,0 +1,56 @@
+"""Fixed-context windows and mini-batches over token-id streams, as NumPy arrays."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+
+def context_windows(ids: np.ndarray, context: int, start: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (previous `context` ids, next id) for every position t >= start (default: `context`)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be a 1-D stream of token ids, got shape {ids.shape}")
+    if context < 1:
+        raise ValueError(f"context must be >= 1 previous tokens, got {context}")
+    start = context if start is None else start
+    if start < context:
+        raise ValueError(f"start={start} leaves fewer than context={context} previous tokens for the first target")
+    if len(ids) <= start:
+        raise ValueError(f"stream of {len(ids)} ids is too short for start={start}")
+    windows = np.lib.stride_tricks.sliding_window_view(ids, context + 1)  # (N - context, context + 1)
+    windows = windows[start - context:]                                   # (N - start, context + 1)
+    return windows[:, :-1].copy(), windows[:, -1].copy()                 # (N', context), (N',)
+
+
+def minibatches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True,
+                seed: int = 0, limit: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Mini-batches (x[i], y[i]); a fresh permutation from `seed` when shuffling; at most `limit` batches."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    order = np.random.default_rng(seed).permutation(len(x)) if shuffle else np.arange(len(x))
+    n = 0
+    for i in range(0, len(x), batch_size):
+        if limit is not None and n >= limit:
+            return
+        idx = order[i:i + batch_size]
+        yield x[idx], y[idx]
+        n += 1
+
+
+class Batches:
+    """Re-iterable mini-batches: each pass (epoch) draws a new shuffle from `seed + epoch`."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True,
+                 seed: int = 0, limit: int | None = None):
+        self.x, self.y, self.batch_size, self.shuffle, self.seed, self.limit = x, y, batch_size, shuffle, seed, limit
+        self.epoch = 0
+
+    def __iter__(self):
+        it = minibatches(self.x, self.y, self.batch_size, self.shuffle, self.seed + self.epoch, self.limit)
+        self.epoch += 1
+        return it
+
+    def __len__(self) -> int:
+        n = -(-len(self.x) // self.batch_size)
+        return n if self.limit is None else min(n, self.limit)

@@ -1,0 +1,84 @@
+"""Shared fixtures: the book, built once per test session, for test_book.py and test_browser.py."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SETUP_HINT = "run `make setup` in the repository root (it installs everything the tests use)"
+# Folders the build may not touch; anything else that appears in the repository during the build is junk.
+_UNWATCHED = {".git", ".venv", "_vendor", "_build", ".pytest_cache", "node_modules"}
+
+
+@dataclass
+class BookBuild:
+    """The result of one clean `jupyter-book build` into a temporary folder."""
+
+    html: Path
+    log: str
+    seconds: float
+    new_repo_files: list[str]
+
+
+def _repo_files() -> set[str]:
+    """Every file in the repository except the folders the build is allowed to own."""
+    files = set()
+    for dirpath, dirnames, filenames in os.walk(REPO):
+        dirnames[:] = [d for d in dirnames if d not in _UNWATCHED and d != "__pycache__"]
+        for name in filenames:
+            files.add(str(Path(dirpath, name).relative_to(REPO)))
+    return files
+
+
+def _jupyter_book() -> str:
+    """Path of the jupyter-book command of this Python environment."""
+    candidate = Path(sys.executable).with_name("jupyter-book")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("jupyter-book")
+    if found is None:
+        pytest.fail(f"jupyter-book is not installed for {sys.executable}: {SETUP_HINT}.", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
+    """Vendor the JavaScript, then build the book from clean (-W -n --keep-going) into a temp folder."""
+    vendor = subprocess.run(["bash", str(REPO / "tools" / "vendor.sh")], cwd=REPO,
+                            capture_output=True, text=True)
+    if vendor.returncode != 0:
+        pytest.fail(f"tools/vendor.sh failed (the book's MathJax and widget files are missing): "
+                    f"{vendor.stderr.strip()}\nFix: {SETUP_HINT}.", pytrace=False)
+    out = tmp_path_factory.mktemp("book")
+    before = _repo_files()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")   # no __pycache__ from book/llmbook_html.py
+    start = time.perf_counter()
+    proc = subprocess.run([_jupyter_book(), "build", str(REPO), "--path-output", str(out),
+                           "-W", "-n", "--keep-going"],
+                          cwd=REPO, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - start
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
+        shown = "\n".join(problems[:30]) or log[-3000:]
+        pytest.fail(f"`jupyter-book build . -W -n --keep-going` failed (exit {proc.returncode}); "
+                    f"every warning is an error:\n{shown}", pytrace=False)
+    html = out / "_build" / "html"
+    if not (html / "index.html").exists():
+        pytest.fail(f"the build exited 0 but wrote no {html / 'index.html'}; build log tail:\n{log[-3000:]}",
+                    pytrace=False)
+    return BookBuild(html=html, log=log, seconds=seconds,
+                     new_repo_files=sorted(_repo_files() - before))
+
+
+@pytest.fixture(scope="session")
+def built_book(book_build: BookBuild) -> Path:
+    """The html folder of the book built once for this session."""
+    return book_build.html

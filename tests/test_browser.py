@@ -1,0 +1,247 @@
+"""The built book in headless Chromium with the network cut: math, figures, widgets and the switcher."""
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import SETUP_HINT
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CH1 = "chapters/01_language_models"
+SWITCHER_PAGE = f"{CH1}/02_nnlm.html"
+OTHER_PAGE = f"{CH1}/01_ngram.html"
+TIMEOUT_MS = 20_000
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves the built book without logging every request."""
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's name)
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(built_book: Path):
+    """The built book served on localhost; yields its base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by Playwright (never `playwright install`)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail(f"the Python package playwright is not installed: {SETUP_HINT}.", pytrace=False)
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: {SETUP_HINT} (it installs the Debian package "
+                    "chromium; without root, ask an administrator to run `apt-get install -y chromium`).",
+                    pytrace=False)
+    with sync_playwright() as playwright:
+        try:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as err:   # a broken install: say so instead of a Playwright traceback
+            pytest.fail(f"could not start {CHROMIUM}: {err}\nFix: {SETUP_HINT}.", pytrace=False)
+        yield chromium
+        chromium.close()
+
+
+class Traffic:
+    """Records what must not happen: requests leaving localhost, failed requests, HTTP errors, JS errors."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.problems: list[str] = []
+
+    def route(self, route) -> None:
+        """Let requests to the book's server through; block and record everything else."""
+        url = route.request.url
+        if url.startswith(self.base):
+            route.continue_()
+        else:
+            self.problems.append(f"blocked request to {url}")
+            route.abort()
+
+    def attach(self, page) -> None:
+        """Listen to one page's failures."""
+        page.on("requestfailed", lambda req: self.problems.append(f"failed request {req.url}: {req.failure}"))
+        page.on("response", lambda res: res.status >= 400
+                and self.problems.append(f"HTTP {res.status} for {res.url}"))
+        page.on("pageerror", lambda err: self.problems.append(f"JavaScript error: {err}"))
+
+    def assert_clean(self) -> None:
+        """No request left the machine or failed, and no script threw."""
+        assert not self.problems, "the page was not self-contained or threw:\n" + "\n".join(self.problems)
+
+
+@pytest.fixture
+def tab(browser, server):
+    """A page in a fresh browser context (empty localStorage) with the network cut off; yields (page, traffic)."""
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    traffic = Traffic(server)
+    context.route("**/*", traffic.route)
+    page = context.new_page()
+    traffic.attach(page)
+    page.base = server
+    yield page, traffic
+    context.close()
+
+
+def _open(page, path: str) -> None:
+    """Load a page of the book and wait for MathJax's first typesetting pass (if the page has math)."""
+    page.goto(page.base + path, wait_until="load")
+    if page.locator(".math").count():
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+
+
+def _chapter1_pages(built_book: Path) -> list[str]:
+    """Chapter 1's pages as built, index first."""
+    pages = sorted(p.relative_to(built_book).as_posix() for p in (built_book / CH1).glob("*.html"))
+    assert f"{CH1}/index.html" in pages, f"{CH1}/index.html was not built; pages: {pages}"
+    return [f"{CH1}/index.html"] + [p for p in pages if not p.endswith("/index.html")]
+
+
+RAW_TEX_JS = """() => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('main');
+  const copy = article.cloneNode(true);
+  copy.querySelectorAll('pre, code, script, style, mjx-container, .cell_input, .widget-readout')
+      .forEach(e => e.remove());
+  return copy.textContent;
+}"""
+
+IMAGES_JS = """() => [...(document.querySelector('article.bd-article') || document).querySelectorAll('img')]
+  .map(img => ({src: img.getAttribute('src'), ok: img.complete && img.naturalWidth > 0}))"""
+
+
+def test_chapter1_math_and_figures_render_offline(tab, built_book):
+    """Every chapter 1 page typesets its math with the local MathJax, shows no raw TeX, and loads every figure."""
+    page, traffic = tab
+    math_pages, images_seen = 0, 0
+    for path in _chapter1_pages(built_book):
+        _open(page, path)
+        n_math = page.locator(".math").count()
+        if n_math:
+            math_pages += 1
+            untypeset = page.evaluate(
+                "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length")
+            assert untypeset == 0, f"{path}: {untypeset} of {n_math} math elements were not typeset by MathJax"
+            assert page.locator("mjx-merror").count() == 0, (
+                f"{path}: MathJax reported TeX errors: {page.locator('mjx-merror').all_inner_texts()}")
+        text = page.evaluate(RAW_TEX_JS)
+        for raw in ("$$", "\\(", "\\[", "\\begin{", "\\frac"):
+            assert raw not in text, f"{path}: raw TeX {raw!r} is visible in the text (MathJax did not run?)"
+        images = page.evaluate(IMAGES_JS)
+        broken = [img["src"] for img in images if not img["ok"]]
+        assert not broken, f"{path}: images that did not load: {broken}"
+        images_seen += len(images)
+    assert math_pages >= 1, "no chapter 1 page has math (expected the chain rule, perplexity ...)"
+    assert images_seen >= 1, "no chapter 1 page has a figure (expected matplotlib plots)"
+    traffic.assert_clean()
+
+
+def _explorer_page(built_book: Path) -> str:
+    """The chapter 1 page that saves a SelectionSlider and a Stack (the temperature explorer)."""
+    for path in _chapter1_pages(built_book):
+        html = (built_book / path).read_text(encoding="utf-8")
+        if "SelectionSliderModel" in html and "StackModel" in html:
+            return path
+    pytest.fail(f"no chapter 1 page saves a SelectionSlider with a Stack (the temperature explorer): "
+                f"re-execute the chapter with `make notebooks` so the widget state is stored", pytrace=False)
+
+
+VISIBLE_FRAMES_JS = """(output) => [...output.querySelectorAll('.widget-html-content')]
+  .filter(e => e.getClientRects().length > 0).map(e => e.innerText.trim()).join(' | ')"""
+
+
+def test_temperature_explorer_renders_and_moves_without_a_kernel(tab, built_book):
+    """The saved widget view is drawn, and moving its slider by keyboard shows another precomputed frame."""
+    page, traffic = tab
+    path = _explorer_page(built_book)
+    _open(page, path)
+    handle = page.locator(".cell_output .widget-slider .noUi-handle").first
+    try:
+        handle.wait_for(state="visible")
+    except Exception:
+        pytest.fail(f"{path}: no widget slider became visible: the widget manager did not draw the saved "
+                    f"state (problems: {traffic.problems})", pytrace=False)
+    output = handle.locator("xpath=ancestor::div[contains(@class, 'cell_output')]").first
+    before = output.evaluate(VISIBLE_FRAMES_JS)
+    assert before, f"{path}: the explorer shows no widgets.HTML frame next to its slider"
+    at_end = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+    handle.focus()
+    page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
+    try:
+        page.wait_for_function(f"(output) => ({VISIBLE_FRAMES_JS})(output) !== {before!r}", arg=output.element_handle(),
+                               timeout=5_000)
+    except Exception:
+        pytest.fail(f"{path}: moving the slider did not change the visible frame (still {before!r}): "
+                    "is the slider jslinked to the Stack's selected_index?", pytrace=False)
+    after = output.evaluate(VISIBLE_FRAMES_JS)
+    assert after and after != before
+    traffic.assert_clean()
+
+
+def _shown(page, selector: str) -> list[bool]:
+    """For each element matching selector: is it displayed?"""
+    return page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(e => e.getClientRects().length > 0)",
+                         selector)
+
+
+def _assert_framework(page, choice: str, where: str) -> None:
+    """The switcher shows `choice` pressed and the cells shown/hidden accordingly."""
+    group = page.get_by_role("group", name="Framework")
+    assert group.count() == 1, f"{where}: expected one 'Framework' control, found {group.count()}"
+    pressed = group.locator("button[aria-pressed='true']").all_inner_texts()
+    assert pressed == [choice], f"{where}: pressed {pressed}, expected [{choice!r}]"
+    torch_cells, tf_cells = _shown(page, ".cell.tag_pytorch"), _shown(page, ".cell.tag_tensorflow")
+    want_torch, want_tf = choice in ("PyTorch", "Both"), choice in ("TensorFlow", "Both")
+    assert all(v == want_torch for v in torch_cells), f"{where}: PyTorch cells shown {torch_cells} under {choice}"
+    assert all(v == want_tf for v in tf_cells), f"{where}: TensorFlow cells shown {tf_cells} under {choice}"
+
+
+def test_framework_switcher(tab, built_book):
+    """One accessible control; PyTorch by default; hides the other framework; kept across pages and reloads."""
+    page, traffic = tab
+    _open(page, SWITCHER_PAGE)
+    assert page.locator(".cell.tag_pytorch").count() and page.locator(".cell.tag_tensorflow").count(), (
+        f"{SWITCHER_PAGE} needs cells tagged pytorch and tensorflow to test the switcher")
+    assert page.locator(".fw-switcher").count() == 1
+    _assert_framework(page, "PyTorch", "default")
+
+    group = page.get_by_role("group", name="Framework")
+    group.get_by_role("button", name="TensorFlow").click()
+    _assert_framework(page, "TensorFlow", "after clicking TensorFlow")
+
+    group.get_by_role("button", name="Both").focus()            # keyboard: Enter and Tab + Space
+    page.keyboard.press("Enter")
+    _assert_framework(page, "Both", "after Enter on Both")
+    group.get_by_role("button", name="PyTorch").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")
+    _assert_framework(page, "TensorFlow", "after Tab, Space from PyTorch")
+
+    _open(page, OTHER_PAGE)
+    _assert_framework(page, "TensorFlow", f"{OTHER_PAGE} after choosing TensorFlow")
+    page.go_back(wait_until="load")
+    _assert_framework(page, "TensorFlow", f"back on {SWITCHER_PAGE}")
+    page.reload(wait_until="load")
+    _assert_framework(page, "TensorFlow", f"{SWITCHER_PAGE} after a reload")
+    _open(page, "intro.html")
+    assert page.get_by_role("group", name="Framework").count() == 1, "intro.html lacks the Framework control"
+    traffic.assert_clean()

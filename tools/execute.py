@@ -1,0 +1,64 @@
+"""Execute MyST notebook sources (*.md, jupytext) into their .ipynb twins, outputs and widget state included.
+
+    python tools/execute.py                         # every chapters/*/NN_*.md
+    python tools/execute.py chapters/01_language_models/01_ngram.md
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+from nbclient import NotebookClient
+
+sys.path.insert(0, str(Path(__file__).parent))
+import nbclient_patch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CELL_TIMEOUT = 300          # seconds; finite so a stalled cell cannot hang the run
+KERNEL = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def sources(paths: list[str]) -> list[Path]:
+    """The MyST sources to execute: the given paths, or every numbered notebook source in chapters/."""
+    if paths:
+        found = [Path(p).resolve() for p in paths]
+        for p in found:
+            if p.suffix != ".md" or not p.exists():
+                raise SystemExit(f"execute: {p} is not an existing MyST source (*.md)")
+        return found
+    return sorted(ROOT.glob("chapters/*/[0-9][0-9]_*.md"))
+
+
+def execute(md: Path) -> float:
+    """Execute one source into its twin; return the seconds it took."""
+    nb = jupytext.read(md)
+    nb.metadata["kernelspec"] = KERNEL
+    nb.metadata.pop("jupytext", None)
+    start = time.perf_counter()
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", store_widget_state=True,
+                            shutdown_kernel="immediate", resources={"metadata": {"path": str(md.parent)}})
+    client.execute()
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, md.with_suffix(".ipynb"))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="*", help="MyST sources (default: every chapter notebook source)")
+    args = parser.parse_args()
+    nbclient_patch.apply()
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for md in sources(args.paths):
+        print(f"execute: {md.relative_to(ROOT)} ...", flush=True)
+        print(f"execute: {md.with_suffix('.ipynb').relative_to(ROOT)} written in {execute(md):.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
