@@ -16,11 +16,16 @@ REPOSITORY = "https://github.com/llmbook/llm-foundations"  # the one place the r
 
 
 def seed(n: int = 0, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, PyTorch and TensorFlow (those installed) and make their kernels deterministic."""
+    """Seed Python, NumPy, PyTorch and TensorFlow (those installed) and make their kernels deterministic.
+
+    TensorFlow's op determinism is switched on only without a GPU: on a GPU some ops (e.g. the
+    embedding gradient's segment sums) have no deterministic kernel and would raise.
+    """
     random.seed(n)
     np.random.seed(n)
     os.environ["PYTHONHASHSEED"] = str(n)
     if importlib.util.find_spec("torch") is not None:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS
         import torch
         torch.manual_seed(n)   # also seeds every CUDA device
         if deterministic:
@@ -29,7 +34,7 @@ def seed(n: int = 0, deterministic: bool = True) -> None:
     if importlib.util.find_spec("tensorflow") is not None:
         from llmbook.tf import tensorflow as tf   # quiet import
         tf.keras.utils.set_random_seed(n)
-        if deterministic:
+        if deterministic and not tf.config.list_physical_devices("GPU"):
             tf.config.experimental.enable_op_determinism()
 
 

@@ -98,6 +98,7 @@ def tab(browser, server):
     page = context.new_page()
     traffic.attach(page)
     page.base = server
+    page.traffic = traffic
     yield page, traffic
     context.close()
 
@@ -106,7 +107,13 @@ def _open(page, path: str) -> None:
     """Load a page of the book and wait for MathJax's first typesetting pass (if the page has math)."""
     page.goto(page.base + path, wait_until="load")
     if page.locator(".math").count():
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        try:
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                   timeout=10_000)
+        except Exception:
+            pytest.fail(f"{path}: MathJax did not start within 10 s; is _static/mathjax/tex-chtml.js served "
+                        f"and mathjax_path in _config.yml local? Problems seen: {page.traffic.problems}",
+                        pytrace=False)
         page.evaluate("() => MathJax.startup.promise")
 
 
@@ -244,4 +251,9 @@ def test_framework_switcher(tab, built_book):
     _assert_framework(page, "TensorFlow", f"{SWITCHER_PAGE} after a reload")
     _open(page, "intro.html")
     assert page.get_by_role("group", name="Framework").count() == 1, "intro.html lacks the Framework control"
+
+    page.set_viewport_size({"width": 400, "height": 800})   # a phone: the control moves out of the header
+    group = page.get_by_role("group", name="Framework")
+    group.get_by_role("button", name="PyTorch").wait_for(state="visible", timeout=5_000)
+    assert group.count() == 1, f"{group.count()} Framework controls on a narrow screen"
     traffic.assert_clean()

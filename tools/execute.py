@@ -34,8 +34,8 @@ def sources(paths: list[str]) -> list[Path]:
     return sorted(ROOT.glob("chapters/*/[0-9][0-9]_*.md"))
 
 
-def execute(md: Path) -> float:
-    """Execute one source into its twin; return the seconds it took."""
+def execute(md: Path, out: Path | None = None) -> float:
+    """Execute one source into its twin (or into `out`); return the seconds it took."""
     nb = jupytext.read(md)
     nb.metadata["kernelspec"] = KERNEL
     nb.metadata.pop("jupytext", None)
@@ -44,7 +44,7 @@ def execute(md: Path) -> float:
                             shutdown_kernel="immediate", resources={"metadata": {"path": str(md.parent)}})
     client.execute()
     seconds = time.perf_counter() - start
-    nbformat.write(nb, md.with_suffix(".ipynb"))
+    nbformat.write(nb, out or md.with_suffix(".ipynb"))
     return seconds
 
 

@@ -36,8 +36,13 @@ if [ ! -x .venv/bin/python ]; then
     $PY -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-# torch==2.13.0 and tensorflow-cpu: CPU builds (a CUDA torch already in the environment is kept on a GPU machine)
-.venv/bin/python -m pip install -q -c constraints.txt torch==2.13.0 tensorflow-cpu==2.21.0 -e ".[dev]"
+# CPU builds: torch==2.13.0 and tensorflow-cpu. A CUDA torch already in .venv (GPU machine) is kept.
+TORCH="torch==2.13.0"
+if .venv/bin/python -c "import sys, torch; sys.exit(0 if torch.version.cuda else 1)" 2>/dev/null; then
+    TORCH=""
+    echo "setup: keeping the CUDA build of torch found in .venv"
+fi
+.venv/bin/python -m pip install -q -c constraints.txt $TORCH tensorflow-cpu==2.21.0 -e ".[dev]"
 
 bash tools/vendor.sh
 echo "setup: done (.venv ready; activate with 'source .venv/bin/activate')"

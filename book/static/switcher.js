@@ -13,6 +13,7 @@
     { value: "tensorflow", label: "TensorFlow" },
     { value: "both", label: "Both" }
   ];
+  var NARROW = "(max-width: 575.98px)";
   var root = document.documentElement;
 
   function isChoice(value) {
@@ -43,6 +44,26 @@
     apply(value);
   }
 
+  // Wide screens: in the theme's sticky article header, beside the sidebar toggle.
+  // Narrow screens (the header is full of icons) or another theme: at the top of the article.
+  function place(group) {
+    var header = document.querySelector(".bd-header-article .header-article-items__start");
+    var narrow = window.matchMedia && window.matchMedia(NARROW).matches;
+    if (header && !narrow) {
+      var item = header.querySelector(".fw-switcher__item");
+      if (!item) {
+        item = document.createElement("div");
+        item.className = "header-article-item fw-switcher__item";
+        header.appendChild(item);
+      }
+      item.appendChild(group);
+    } else {
+      var article = document.querySelector("article.bd-article") || document.querySelector("article")
+        || document.querySelector("main") || document.body;
+      article.insertBefore(group, article.firstChild);
+    }
+  }
+
   function build() {
     if (document.querySelector(".fw-switcher")) { return; }
     var group = document.createElement("div");
@@ -70,16 +91,12 @@
       group.appendChild(button);
     });
 
-    // In the theme's article header, beside the sidebar toggle; else at the top of the article.
-    var header = document.querySelector(".bd-header-article .header-article-items__start");
-    if (header) {
-      var item = document.createElement("div");
-      item.className = "header-article-item fw-switcher__item";
-      item.appendChild(group);
-      header.appendChild(item);
-    } else {
-      var article = document.querySelector("main article, article, main") || document.body;
-      article.insertBefore(group, article.firstChild);
+    place(group);
+    if (window.matchMedia) {
+      var narrow = window.matchMedia(NARROW);
+      var replace = function () { place(group); };
+      if (narrow.addEventListener) { narrow.addEventListener("change", replace); }
+      else if (narrow.addListener) { narrow.addListener(replace); }
     }
     apply(load());
   }

@@ -54,3 +54,25 @@ class Batches:
     def __len__(self) -> int:
         n = -(-len(self.x) // self.batch_size)
         return n if self.limit is None else min(n, self.limit)
+
+
+def pad_sequences(seqs: list, pad_id: int, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id sequences into (ids, mask), both (B, T); mask is True on real tokens."""
+    if not len(seqs):
+        raise ValueError("pad_sequences got no sequences")
+    longest = max(len(s) for s in seqs)
+    T = longest if length is None else length
+    if T < longest:
+        raise ValueError(f"length={T} is shorter than the longest sequence ({longest} tokens)")
+    ids = np.full((len(seqs), T), pad_id, dtype=np.int64)         # (B, T)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)] = s
+    mask = np.arange(T)[None, :] < np.array([len(s) for s in seqs])[:, None]  # (B, T)
+    return ids, mask
+
+
+def teacher_forcing(targets: list, bos_id: int, eos_id: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decoder inputs <bos> y_1..y_n and targets y_1..y_n <eos>, padded: the shift that teacher forcing needs."""
+    dec_in, _ = pad_sequences([[bos_id, *t] for t in targets], pad_id)    # (B, T)
+    dec_out, _ = pad_sequences([[*t, eos_id] for t in targets], pad_id)   # (B, T)
+    return dec_in, dec_out

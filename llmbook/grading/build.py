@@ -75,7 +75,7 @@ def _first_difference(got, want) -> str:
     return f"{len(got)} cells, the master gives {len(want)}"
 
 
-def build(root: Path, names: list[str] | None = None, force: bool = False, execute: bool = True) -> None:
+def build(root: Path, names: list[str] | None = None, force: bool = False) -> None:
     """Write every generated file; execute a solutions notebook when its master changed (or `force`)."""
     for master in masters(root, names):
         out = targets(root, master)
@@ -84,10 +84,10 @@ def build(root: Path, names: list[str] | None = None, force: bool = False, execu
         _write_notebook(out["student"], M.notebook(master, "student"), root)
         solution = M.notebook(master, "solution")
         solution.metadata["llmbook"] = {"master": f"{MASTERS}/{master.name}", "master_sha256": M.digest(master)}
-        if execute and (force or _needs_execution(out["solution"], solution)):
+        if force or _needs_execution(out["solution"], solution):
             print(f"build: executing {out['solution'].relative_to(root)} ...", flush=True)
             execute_notebook(solution, out["solution"].parent)
-        elif execute:
+        else:
             solution = nbformat.read(out["solution"], as_version=4)
         _write_notebook(out["solution"], solution, root)
 
@@ -97,7 +97,8 @@ def _needs_execution(path: Path, fresh: nbformat.NotebookNode) -> bool:
         return True
     old = nbformat.read(path, as_version=4)
     return (old.metadata.get("llmbook") != fresh.metadata["llmbook"]
-            or M.cell_signature(old) != M.cell_signature(fresh))
+            or M.cell_signature(old) != M.cell_signature(fresh)
+            or any(c.cell_type == "code" and c.execution_count is None for c in old.cells))
 
 
 def execute_notebook(nb: nbformat.NotebookNode, cwd: Path) -> None:

@@ -1,6 +1,7 @@
 """Assertions for exercise checks: each failure says what was expected, what came back and the likely cause."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sysconfig
 import traceback
@@ -137,6 +138,18 @@ def expect_dtype(x, dtype: str, what: str = "the result", hint: str = "") -> Non
     got = str(x.dtype).replace("torch.", "").replace("<dtype: '", "").rstrip("'>")
     if got != dtype:
         fail(f"expected {what} with dtype {dtype}, got {got}" + (f" — {hint}" if hint else ""))
+
+
+@contextlib.contextmanager
+def hints_on_error(hints: Mapping[str, str]):
+    """Inside the block, add hints[key] to the message of an answer's exception whose text contains key."""
+    try:
+        yield
+    except AnswerRaised as e:
+        extra = [hint for key, hint in hints.items() if key in str(e)]
+        if not extra:
+            raise
+        raise AnswerRaised(f"{e} — {extra[0]}", e.original) from None
 
 
 def expect_raises(error: type[BaseException], fn: Callable, *args, why: str = "", **kwargs) -> None:

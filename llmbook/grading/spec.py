@@ -5,7 +5,8 @@ the `@check(qid, name)` decorator; each check receives the learner's answer (the
 so its exceptions become messages, or their value) and raises `CheckFailed` with a message that
 points at the bug. Public checks ship inside llmbook (`llmbook/grading/checks/<set>.py`, package
 data); hidden checks are a file of the same form kept elsewhere (`tests/hidden/<set>.py`, or an
-instructor's private folder).
+instructor's private folder) and runs in the namespace of the public file, so it can use the
+public file's imports and helpers.
 """
 from __future__ import annotations
 
@@ -113,17 +114,19 @@ def hidden_file(set_name: str, location: str | Path) -> Path:
 def load(set_name: str, hidden: Iterable[str | Path] = ()) -> ExerciseSet:
     """The exercise set `set_name` with its public checks and the hidden checks found in `hidden`."""
     exercise_set = ExerciseSet(set_name)
-    _exec_file(public_file(set_name), exercise_set, "public")
-    for location in hidden:
-        _exec_file(hidden_file(set_name, location), exercise_set, "hidden")
+    public = _exec_file(public_file(set_name), exercise_set, "public", {})
+    for location in hidden:   # each hidden file sees the public file's imports and helpers
+        _exec_file(hidden_file(set_name, location), exercise_set, "hidden", dict(public))
     return exercise_set
 
 
-def _exec_file(path: Path, exercise_set: ExerciseSet, kind: str) -> None:
+def _exec_file(path: Path, exercise_set: ExerciseSet, kind: str, namespace: dict) -> dict:
     code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    namespace.update(__name__=f"llmbook_checks_{exercise_set.name}_{kind}", __file__=str(path))
     _loading.append((exercise_set, kind))
     try:
-        exec(code, {"__name__": f"llmbook_checks_{exercise_set.name}_{kind}", "__file__": str(path)})  # noqa: S102
+        exec(code, namespace)  # noqa: S102 - check files are course code, like any module
     finally:
         _loading.pop()
     exercise_set.sources.append(str(path))
+    return namespace
