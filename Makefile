@@ -3,6 +3,7 @@
 # make book       build the HTML book into _build/html (sets up first if needed)
 # make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs
 # make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
+# make grade SUBMISSIONS=dir [SET=ch01]  batch-grade submitted notebooks into scores.csv
 # make benchmarks print execution times and quality tables
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.setup-stamp
 export OMP_NUM_THREADS ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup test book notebooks exercises benchmarks clean
+.PHONY: setup test book notebooks exercises grade benchmarks clean
 
 $(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/vendor.sh
 	bash tools/setup.sh
@@ -32,6 +33,10 @@ notebooks: $(STAMP)
 
 exercises: $(STAMP)
 	$(PY) -m llmbook.grading.build
+
+SET ?= ch01
+grade: $(STAMP)
+	$(PY) -m llmbook.grading.grade $(SUBMISSIONS) --set $(SET) --hidden tests/hidden --out scores.csv
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/notebook_times.py

@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import execute  # noqa: E402
-import nbclient_patch  # noqa: E402
+
+from llmbook import nbclient_patch  # noqa: E402
 
 
 def main() -> None:

@@ -29,9 +29,10 @@ def _triples(torch_model, tf_model):
         raise KeyError(f"no weight converter registered for {name}; known pairs: {sorted(_PAIRS)}")
     triples = _PAIRS[name](torch_model, tf_model)
     n_torch = sum(1 for _ in torch_model.parameters())
-    if len(triples) != n_torch or len(triples) != len(tf_model.weights):
-        raise ValueError(f"{name}: converter maps {len(triples)} tensors but the models have "
-                         f"{n_torch} (PyTorch) and {len(tf_model.weights)} (TensorFlow)")
+    n_mapped = sum(len(getattr(t, "covers", (t,))) for _, t, _ in triples)   # a TorchView stands for several
+    if n_mapped != n_torch or len(triples) != len(tf_model.weights):
+        raise ValueError(f"{name}: converter maps {n_mapped} PyTorch tensors to {len(triples)} TF variables but "
+                         f"the models have {n_torch} (PyTorch) and {len(tf_model.weights)} (TensorFlow)")
     for var, tensor, transpose in triples:
         shape = tuple(tensor.shape[::-1]) if transpose else tuple(tensor.shape)
         if tuple(var.shape) != shape:
@@ -70,3 +71,142 @@ def _nnlm(tm, fm):
     if tm.direct is not None:
         out.append((fm.direct.kernel, tm.direct.weight, True))
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapters 2-3: recurrent networks. Keras and PyTorch store recurrent layers differently, so some
+# Keras weights are a function of several PyTorch tensors: a TorchView stands in for them.
+
+
+class TorchView:
+    """Several PyTorch tensors seen as one Keras weight: gate blocks reordered, two biases summed, ...
+
+    A converter may put one where a triple has a PyTorch tensor (with transpose False): `covers` are
+    the tensors it stands for, `to_tf(*covers)` gives the Keras-layout tensor and `to_torch(value)`
+    splits a Keras-layout tensor back into one tensor per cover.
+    """
+
+    def __init__(self, covers, to_tf, to_torch):
+        self.covers, self._to_tf, self._to_torch = tuple(covers), to_tf, to_torch
+        self.shape = tuple(self.detach().shape)
+
+    def detach(self):
+        """The Keras-layout value, as a PyTorch tensor."""
+        return self._to_tf(*(c.detach() for c in self.covers))
+
+    def copy_(self, value) -> None:
+        """Write a Keras-layout value into the covered tensors (call under torch.no_grad())."""
+        for tensor, part in zip(self.covers, self._to_torch(value)):
+            tensor.copy_(part)
+
+
+def _summed_bias(b_ih, b_hh) -> TorchView:
+    """PyTorch's b_ih + b_hh as Keras' single bias; back: all of it into b_ih, zeros into b_hh."""
+    return TorchView((b_ih, b_hh), lambda a, b: a + b, lambda v: (v, v * 0))
+
+
+def _gru_blocks(x, axis: int = 0):
+    """Swap the first two of three gate blocks: PyTorch's r, z, n <-> Keras' z, r, n (its own inverse)."""
+    import torch
+    r, z, n = x.chunk(3, dim=axis)
+    return torch.cat([z, r, n], dim=axis)
+
+
+def _recurrent_triples(cell: str, keras_cell, w_ih, w_hh, b_ih, b_hh) -> list:
+    """The 3 triples of one layer and direction: kernel, recurrent kernel, bias(es)."""
+    if cell != "gru":        # nn.RNN / nn.LSTM and SimpleRNN / LSTM: same gate order (i, f, g|c, o)
+        return [(keras_cell.kernel, w_ih, True), (keras_cell.recurrent_kernel, w_hh, True),
+                (keras_cell.bias, _summed_bias(b_ih, b_hh), False)]
+    import torch
+    kernel = lambda w: TorchView((w,), lambda a: _gru_blocks(a).T, lambda v: (_gru_blocks(v.T),))  # noqa: E731
+    bias = TorchView((b_ih, b_hh), lambda a, b: torch.stack([_gru_blocks(a), _gru_blocks(b)]),
+                     lambda v: (_gru_blocks(v[0]), _gru_blocks(v[1])))                          # (2, 3H)
+    return [(keras_cell.kernel, kernel(w_ih), False), (keras_cell.recurrent_kernel, kernel(w_hh), False),
+            (keras_cell.bias, bias, False)]
+
+
+@pair("RNNCellFromScratch")
+def _rnn_cell(tm, fm):
+    return [(getattr(fm, n), getattr(tm, n), False) for n in ("W_xh", "W_hh", "b_h")]
+
+
+@pair("RNNFromScratch")
+def _rnn_scratch(tm, fm):
+    return _rnn_cell(tm.cell, fm.cell)
+
+
+@pair("LSTMCellFromScratch")
+def _lstm_cell(tm, fm):
+    return [(getattr(fm, f"{m}_{g}"), getattr(tm, f"{m}_{g}"), False) for g in "ifCo" for m in "WUb"]
+
+
+@pair("LSTMFromScratch")
+def _lstm_scratch(tm, fm):
+    return _lstm_cell(tm.cell, fm.cell)
+
+
+@pair("GRUCellFromScratch")
+def _gru_cell(tm, fm):
+    names = [f"{m}_{g}" for g in "zrn" for m in "WUb"] + ["b_hn"]
+    return [(getattr(fm, n), getattr(tm, n), False) for n in names]
+
+
+@pair("GRUFromScratch")
+def _gru_scratch(tm, fm):
+    return _gru_cell(tm.cell, fm.cell)
+
+
+@pair("StackedRNN")
+def _stacked_rnn(tm, fm):
+    if tm.cell != fm.cell:
+        raise ValueError(f"StackedRNN: a {tm.cell!r} PyTorch stack is no twin of a {fm.cell!r} TensorFlow one")
+    lib = tm.rnn
+    out = []
+    for layer, keras_layer in enumerate(fm.rnn):
+        directions = [keras_layer.forward_layer, keras_layer.backward_layer] if fm.directions == 2 else [keras_layer]
+        for d, keras_dir in enumerate(directions):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            tensors = [getattr(lib, f"{n}{sfx}", None) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            if any(t is None for t in tensors):
+                raise ValueError(f"StackedRNN: the PyTorch stack has no {sfx[1:]} weights: "
+                                 "were both built with the same num_layers and bidirectional?")
+            out += _recurrent_triples(tm.cell, keras_dir.cell, *tensors)
+    return out
+
+
+@pair("CharRNN")
+def _char_rnn(tm, fm):
+    return ([(fm.embed.embeddings, tm.embed.weight, False)] + _stacked_rnn(tm.rnn, fm.rnn)
+            + [(fm.out.kernel, tm.out.weight, True), (fm.out.bias, tm.out.bias, False)])
+
+
+@pair("CNNEncoder")
+def _cnn_encoder(tm, fm):
+    out = [(fm.embed.embeddings, tm.embed.weight, False)]
+    for conv_t, conv_f in zip(tm.convs, fm.convs):   # nn.Conv1d (C, E, k) is Conv1D's (k, E, C) reversed
+        out += [(conv_f.kernel, conv_t.weight, True), (conv_f.bias, conv_t.bias, False)]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 4: the encoder-decoder (library GRUs, one layer each).
+
+
+def _gru_layer(keras_gru, torch_gru) -> list:
+    """The triples of a one-layer `keras.layers.GRU` and its `torch.nn.GRU` twin."""
+    return _recurrent_triples("gru", keras_gru.cell, torch_gru.weight_ih_l0, torch_gru.weight_hh_l0,
+                              torch_gru.bias_ih_l0, torch_gru.bias_hh_l0)
+
+
+def _encoder(tm, fm) -> list:
+    return [(fm.embed.embeddings, tm.embed.weight, False), *_gru_layer(fm.rnn, tm.rnn)]
+
+
+def _decoder(tm, fm) -> list:
+    return [(fm.embed.embeddings, tm.embed.weight, False), *_gru_layer(fm.rnn, tm.rnn),
+            (fm.out.kernel, tm.out.weight, True), (fm.out.bias, tm.out.bias, False)]
+
+
+@pair("Seq2Seq")   # its parts are not registered: chapters 5-6 may have their own Encoder and Decoder
+def _seq2seq(tm, fm):
+    return [*_encoder(tm.encoder, fm.encoder), *_decoder(tm.decoder, fm.decoder)]

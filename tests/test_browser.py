@@ -79,8 +79,8 @@ class Traffic:
     def attach(self, page) -> None:
         """Listen to one page's failures."""
         page.on("requestfailed", lambda req: self.problems.append(f"failed request {req.url}: {req.failure}"))
-        page.on("response", lambda res: res.status >= 400
-                and self.problems.append(f"HTTP {res.status} for {res.url}"))
+        page.on("response", lambda res: res.status >= 400 and not res.url.endswith("/favicon.ico")
+                and self.problems.append(f"HTTP {res.status} for {res.url}"))   # the book has no favicon
         page.on("pageerror", lambda err: self.problems.append(f"JavaScript error: {err}"))
 
     def assert_clean(self) -> None:
@@ -88,33 +88,38 @@ class Traffic:
         assert not self.problems, "the page was not self-contained or threw:\n" + "\n".join(self.problems)
 
 
+class Tab:
+    """One browser page on the served book, with its Traffic."""
+
+    def __init__(self, page, traffic: Traffic, base: str) -> None:
+        self.page, self.traffic, self.base = page, traffic, base
+
+    def open(self, path: str) -> None:
+        """Load a page of the book and wait for MathJax's first typesetting pass (if the page has math)."""
+        page = self.page
+        page.goto(self.base + path, wait_until="load")
+        if page.locator(".math").count():
+            try:
+                page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                       timeout=10_000)
+            except Exception:
+                pytest.fail(f"{path}: MathJax did not start within 10 s; is _static/mathjax/tex-chtml.js "
+                            f"served and mathjax_path in _config.yml local? Problems: {self.traffic.problems}",
+                            pytrace=False)
+            page.evaluate("() => MathJax.startup.promise")
+
+
 @pytest.fixture
 def tab(browser, server):
-    """A page in a fresh browser context (empty localStorage) with the network cut off; yields (page, traffic)."""
+    """A page in a fresh browser context (empty localStorage) with the network cut off."""
     context = browser.new_context()
     context.set_default_timeout(TIMEOUT_MS)
     traffic = Traffic(server)
     context.route("**/*", traffic.route)
     page = context.new_page()
     traffic.attach(page)
-    page.base = server
-    page.traffic = traffic
-    yield page, traffic
+    yield Tab(page, traffic, server)
     context.close()
-
-
-def _open(page, path: str) -> None:
-    """Load a page of the book and wait for MathJax's first typesetting pass (if the page has math)."""
-    page.goto(page.base + path, wait_until="load")
-    if page.locator(".math").count():
-        try:
-            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                   timeout=10_000)
-        except Exception:
-            pytest.fail(f"{path}: MathJax did not start within 10 s; is _static/mathjax/tex-chtml.js served "
-                        f"and mathjax_path in _config.yml local? Problems seen: {page.traffic.problems}",
-                        pytrace=False)
-        page.evaluate("() => MathJax.startup.promise")
 
 
 def _chapter1_pages(built_book: Path) -> list[str]:
@@ -138,15 +143,15 @@ IMAGES_JS = """() => [...(document.querySelector('article.bd-article') || docume
 
 def test_chapter1_math_and_figures_render_offline(tab, built_book):
     """Every chapter 1 page typesets its math with the local MathJax, shows no raw TeX, and loads every figure."""
-    page, traffic = tab
+    page, traffic = tab.page, tab.traffic
     math_pages, images_seen = 0, 0
     for path in _chapter1_pages(built_book):
-        _open(page, path)
+        tab.open(path)
         n_math = page.locator(".math").count()
         if n_math:
             math_pages += 1
-            untypeset = page.evaluate(
-                "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length")
+            untypeset = page.evaluate("() => [...document.querySelectorAll('.math')]"
+                                      ".filter(e => !e.querySelector('mjx-container')).length")
             assert untypeset == 0, f"{path}: {untypeset} of {n_math} math elements were not typeset by MathJax"
             assert page.locator("mjx-merror").count() == 0, (
                 f"{path}: MathJax reported TeX errors: {page.locator('mjx-merror').all_inner_texts()}")
@@ -178,9 +183,9 @@ VISIBLE_FRAMES_JS = """(output) => [...output.querySelectorAll('.widget-html-con
 
 def test_temperature_explorer_renders_and_moves_without_a_kernel(tab, built_book):
     """The saved widget view is drawn, and moving its slider by keyboard shows another precomputed frame."""
-    page, traffic = tab
+    page, traffic = tab.page, tab.traffic
     path = _explorer_page(built_book)
-    _open(page, path)
+    tab.open(path)
     handle = page.locator(".cell_output .widget-slider .noUi-handle").first
     try:
         handle.wait_for(state="visible")
@@ -194,10 +199,10 @@ def test_temperature_explorer_renders_and_moves_without_a_kernel(tab, built_book
     handle.focus()
     page.keyboard.press("ArrowLeft" if at_end else "ArrowRight")
     try:
-        page.wait_for_function(f"(output) => ({VISIBLE_FRAMES_JS})(output) !== {before!r}", arg=output.element_handle(),
-                               timeout=5_000)
+        page.wait_for_function(f"([output, before]) => ({VISIBLE_FRAMES_JS})(output) !== before",
+                               arg=[output.element_handle(), before], timeout=5_000)
     except Exception:
-        pytest.fail(f"{path}: moving the slider did not change the visible frame (still {before!r}): "
+        pytest.fail(f"{path}: moving the slider did not change the visible frame (still {before[:80]!r}...): "
                     "is the slider jslinked to the Stack's selected_index?", pytrace=False)
     after = output.evaluate(VISIBLE_FRAMES_JS)
     assert after and after != before
@@ -216,7 +221,8 @@ def _assert_framework(page, choice: str, where: str) -> None:
     assert group.count() == 1, f"{where}: expected one 'Framework' control, found {group.count()}"
     pressed = group.locator("button[aria-pressed='true']").all_inner_texts()
     assert pressed == [choice], f"{where}: pressed {pressed}, expected [{choice!r}]"
-    torch_cells, tf_cells = _shown(page, ".cell.tag_pytorch"), _shown(page, ".cell.tag_tensorflow")
+    torch_cells = _shown(page, ".tag_pytorch, .tag-pytorch")        # code cells, prose containers
+    tf_cells = _shown(page, ".tag_tensorflow, .tag-tensorflow")
     want_torch, want_tf = choice in ("PyTorch", "Both"), choice in ("TensorFlow", "Both")
     assert all(v == want_torch for v in torch_cells), f"{where}: PyTorch cells shown {torch_cells} under {choice}"
     assert all(v == want_tf for v in tf_cells), f"{where}: TensorFlow cells shown {tf_cells} under {choice}"
@@ -224,8 +230,8 @@ def _assert_framework(page, choice: str, where: str) -> None:
 
 def test_framework_switcher(tab, built_book):
     """One accessible control; PyTorch by default; hides the other framework; kept across pages and reloads."""
-    page, traffic = tab
-    _open(page, SWITCHER_PAGE)
+    page, traffic = tab.page, tab.traffic
+    tab.open(SWITCHER_PAGE)
     assert page.locator(".cell.tag_pytorch").count() and page.locator(".cell.tag_tensorflow").count(), (
         f"{SWITCHER_PAGE} needs cells tagged pytorch and tensorflow to test the switcher")
     assert page.locator(".fw-switcher").count() == 1
@@ -243,13 +249,13 @@ def test_framework_switcher(tab, built_book):
     page.keyboard.press("Space")
     _assert_framework(page, "TensorFlow", "after Tab, Space from PyTorch")
 
-    _open(page, OTHER_PAGE)
+    tab.open(OTHER_PAGE)
     _assert_framework(page, "TensorFlow", f"{OTHER_PAGE} after choosing TensorFlow")
     page.go_back(wait_until="load")
     _assert_framework(page, "TensorFlow", f"back on {SWITCHER_PAGE}")
     page.reload(wait_until="load")
     _assert_framework(page, "TensorFlow", f"{SWITCHER_PAGE} after a reload")
-    _open(page, "intro.html")
+    tab.open("intro.html")
     assert page.get_by_role("group", name="Framework").count() == 1, "intro.html lacks the Framework control"
 
     page.set_viewport_size({"width": 400, "height": 800})   # a phone: the control moves out of the header

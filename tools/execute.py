@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).parent))
-import nbclient_patch  # noqa: E402
+from llmbook import nbclient_patch
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 300          # seconds; finite so a stalled cell cannot hang the run

@@ -76,3 +76,33 @@ def teacher_forcing(targets: list, bos_id: int, eos_id: int, pad_id: int) -> tup
     dec_in, _ = pad_sequences([[bos_id, *t] for t in targets], pad_id)    # (B, T)
     dec_out, _ = pad_sequences([[*t, eos_id] for t in targets], pad_id)   # (B, T)
     return dec_in, dec_out
+
+
+def next_token_windows(ids: np.ndarray, length: int, stride: int | None = None, burn_in: int = 0,
+                       offset: int = 0, ignore_index: int = -100) -> tuple[np.ndarray, np.ndarray]:
+    """Windows (x, y) of `length` ids and their next ids, y = x shifted by one, for sequence models.
+
+    Window i starts at offset + i * stride (default stride: `length`, so windows do not overlap).
+    The first `burn_in` targets of every window are set to `ignore_index`: the model reads them as
+    context but they are not scored. With stride = length - burn_in every target from position
+    offset + burn_in + 1 on is scored exactly once, each with at least `burn_in` previous tokens.
+    Returns x (N, length) and y (N, length), int64.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.ndim != 1:
+        raise ValueError(f"ids must be a 1-D stream of token ids, got shape {ids.shape}")
+    stride = length if stride is None else stride
+    if length < 1 or stride < 1:
+        raise ValueError(f"length and stride must be >= 1, got length={length}, stride={stride}")
+    if not 0 <= burn_in < length:
+        raise ValueError(f"burn_in must be in [0, length={length}), got {burn_in}")
+    if stride > length - burn_in:
+        raise ValueError(f"stride={stride} > length - burn_in = {length - burn_in} would skip targets")
+    n = (len(ids) - 1 - offset - length) // stride + 1
+    if offset < 0 or n < 1:
+        raise ValueError(f"a stream of {len(ids)} ids is too short for one window of {length} (+1) after offset {offset}")
+    starts = offset + stride * np.arange(n)                              # (N,)
+    idx = starts[:, None] + np.arange(length)[None, :]                   # (N, length)
+    x, y = ids[idx], ids[idx + 1]                                        # (N, length) each
+    y[:, :burn_in] = ignore_index
+    return x, y

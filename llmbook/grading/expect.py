@@ -191,7 +191,7 @@ def expect_close(got, want, what: str = "the result", *, rtol: float = 1e-5, ato
         diff = np.abs(got_np.astype(np.float64) - want.astype(np.float64))
         diff = np.where(np.isnan(diff), np.inf, diff)
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
-        msg = f"{what} differs at index {idx}: expected {_num(want[idx])}, got {_num(got_np[idx])}"
+        msg = f"{what}: expected {_num(want[idx])} at index {idx}, got {_num(got_np[idx])}"
     why = cause or hint
     fail(msg + (f" — {why}" if why else ""))
 

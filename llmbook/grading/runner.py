@@ -104,11 +104,13 @@ def import_needs(needs: Iterable[str]) -> None:
 
 def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit: float | None = None) -> Result:
     """Run the checks of `q` whose kind is in `kinds` on `answer`; stop at the first failure."""
+    kinds = tuple(kinds)
     checks = q.of_kind(kinds)
-    counts = {k: sum(c.kind == k for c in checks) for k in ("public", "hidden") if k in tuple(kinds)}
+    counts = {k: sum(c.kind == k for c in checks) for k in ("public", "hidden") if k in kinds}
     result = Result(q.qid, q.points, 0, counts)
     if answer is ... or answer is None:
-        result.status, result.failure = "unanswered", f"{q.answer} is still {answer!r}: set it to your answer"
+        stub = "..." if answer is ... else "None"
+        result.status, result.failure = "unanswered", f"{q.answer} is still {stub}: set it to your answer"
         return result
     if q.callable and not callable(answer):
         result.status = "failed"

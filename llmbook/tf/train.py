@@ -59,7 +59,7 @@ def fit(model: keras.Model, train: Iterable, *, epochs: int = 1, lr: float = 1e-
     with tf.device(device or best_device()):
         for epoch in range(epochs):
             start, total, count = time.perf_counter(), 0.0, 0
-            bar = tqdm(train, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+            bar = tqdm(train, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=True)
             for inputs, targets in bar:
                 inputs, (targets,) = _to(inputs), _to(targets)
                 value = float(step(inputs, targets))

@@ -45,7 +45,7 @@ def fit(model: torch.nn.Module, train: Iterable, *, epochs: int = 1, lr: float =
     for epoch in range(epochs):
         model.train()
         start, total, count = time.perf_counter(), 0.0, 0
-        bar = tqdm(train, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        bar = tqdm(train, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=True)
         for inputs, targets in bar:
             inputs, (targets,) = _to(inputs, dev), _to(targets, dev)
             loss = loss_fn(model(*inputs), targets, ignore_index=ignore_index)

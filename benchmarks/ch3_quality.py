@@ -1,0 +1,152 @@
+"""Chapters 2-3 quality table: character LMs, tanh RNN vs LSTM vs GRU x PyTorch vs TensorFlow, held-out plays.
+
+Trains the checkpoints the chapter-2 and chapter-3 notebooks load
+(llmbook/checkpoints/char_{rnn,lstm,gru}_{torch,tf}.npz), then prints the validation and test loss
+(nats/char) and perplexity of each, with parameter counts and training time. The three cells get
+about the same number of parameters (hidden sizes below) and the same data: EPOCHS passes over the
+training plays in windows of T characters (truncated BPTT: a fresh zero state per window, gradients
+through at most T steps), Adam, global-norm gradient clipping.
+
+    python benchmarks/ch3_quality.py               # train all six (~50 min on 2 shared CPU cores)
+    python benchmarks/ch3_quality.py --skip-train  # evaluate the committed checkpoints (~2 min)
+    python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1   # one quick run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+
+import llmbook  # noqa: E402
+from llmbook.data import Batches, tokenized_shakespeare  # noqa: E402
+from llmbook.data.batching import next_token_windows  # noqa: E402
+from llmbook.metrics import perplexity  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CKPT = ROOT / "llmbook" / "checkpoints"
+RESULTS = ROOT / "benchmarks" / "results" / "ch3_quality.json"
+# Hidden sizes chosen for ~355k parameters each (embeddings and output layer included).
+HIDDEN = {"rnn": 530, "lstm": 256, "gru": 300}
+MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
+TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, clip=1.0, epochs=2, seed=0)
+# Evaluation: windows of 256 characters overlapping by 64; those 64 are read as context, not
+# scored, so every scored character has at least 64 characters of history.
+EVAL = dict(length=256, burn_in=64)
+
+
+def eval_batches(ids: np.ndarray) -> Batches:
+    """The held-out stream as scored windows (see EVAL)."""
+    x, y = next_token_windows(ids, EVAL["length"], stride=EVAL["length"] - EVAL["burn_in"], burn_in=EVAL["burn_in"])
+    return Batches(x, y, 256, shuffle=False)
+
+
+def checkpoint_name(cell: str, framework: str) -> str:
+    return f"char_{cell}_{framework}.npz"
+
+
+def framework_api(framework: str):
+    """(CharRNN, fit, evaluate, save, load, n_params) of one framework."""
+    if framework == "torch":
+        from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
+        from llmbook.torch.rnn import CharRNN
+        from llmbook.torch.train import evaluate, fit
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    else:
+        from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
+        from llmbook.tf.rnn import CharRNN
+        from llmbook.tf.train import evaluate, fit
+        count = lambda m: sum(int(np.prod(w.shape)) for w in m.weights)  # noqa: E731
+    return CharRNN, fit, evaluate, save_checkpoint, load_checkpoint, count
+
+
+def run(cell: str, framework: str, corpus, train: bool, epochs: int) -> dict:
+    """Train (or load) one character LM and evaluate it from its saved float16 checkpoint."""
+    CharRNN, fit, evaluate, save, load, count = framework_api(framework)
+    config = dict(vocab_size=len(corpus.vocab), hidden_dim=HIDDEN[cell], cell=cell, **MODEL)
+    path = CKPT / checkpoint_name(cell, framework)
+    seconds, history = None, []
+    if train:
+        llmbook.seed(TRAIN["seed"])
+        model = CharRNN(**config)
+        best, seconds = np.inf, 0.0
+        for epoch in range(epochs):
+            # a different cut of the stream into windows each epoch
+            x, y = next_token_windows(corpus.train, TRAIN["bptt"], offset=(epoch * 37) % TRAIN["bptt"])
+            hist = fit(model, Batches(x, y, TRAIN["batch_size"], seed=TRAIN["seed"] + epoch), epochs=1,
+                       lr=TRAIN["lr"], clip=TRAIN["clip"], progress=False)
+            seconds += hist["seconds"][0]
+            val = evaluate(model, eval_batches(corpus.validation))
+            history.append(dict(epoch=epoch + 1, train_loss=hist["loss"][0], val_loss=val, seconds=hist["seconds"][0]))
+            print(f"  {cell:>4} {framework:>5} epoch {epoch + 1}: train {hist['loss'][0]:.3f}  val {val:.3f} nats/char "
+                  f"({hist['seconds'][0]:.0f} s, {len(x) * TRAIN['bptt'] / hist['seconds'][0]:,.0f} chars/s)", flush=True)
+            if val < best:                 # keep the best epoch on validation
+                best = val
+                save(model, path, **config)
+    model = load(CharRNN, path)
+    val, test = evaluate(model, eval_batches(corpus.validation)), evaluate(model, eval_batches(corpus.test))
+    return dict(cell=cell, framework="PyTorch" if framework == "torch" else "TensorFlow", hidden=HIDDEN[cell],
+                params=count(model), val_loss=val, val_ppl=perplexity(val), test_loss=test, test_ppl=perplexity(test),
+                train_s=seconds, history=history, checkpoint_kb=path.stat().st_size / 1024)
+
+
+def cross_check(corpus) -> list[dict]:
+    """Each PyTorch checkpoint evaluated in TensorFlow through llmbook.parity: the same loss."""
+    from llmbook.parity import torch_to_tf
+    TorchLM, _, _, _, torch_load, _ = framework_api("torch")
+    TFLM, _, tf_evaluate, _, _, _ = framework_api("tf")
+    out = []
+    for cell in HIDDEN:
+        path = CKPT / checkpoint_name(cell, "torch")
+        if not path.exists():
+            continue
+        t = torch_load(TorchLM, path)
+        f = TFLM(vocab_size=len(corpus.vocab), hidden_dim=HIDDEN[cell], cell=cell, **MODEL)
+        torch_to_tf(t, f)
+        out.append(dict(cell=cell, val_loss_in_tf=tf_evaluate(f, eval_batches(corpus.validation))))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoints only")
+    parser.add_argument("--cells", nargs="+", default=list(HIDDEN), choices=list(HIDDEN))
+    parser.add_argument("--frameworks", nargs="+", default=["torch", "tf"], choices=["torch", "tf"])
+    parser.add_argument("--epochs", type=int, default=TRAIN["epochs"])
+    args = parser.parse_args()
+    corpus = tokenized_shakespeare("char")
+    rows = []
+    for cell in args.cells:
+        for fw in args.frameworks:
+            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs))
+    n_val, n_test = (int((eval_batches(s).y >= 0).sum()) for s in (corpus.validation, corpus.test))
+    print(f"\nCharacter LMs on held-out plays (V = {len(corpus.vocab)}; {n_val:,} validation / {n_test:,} test "
+          f"characters scored; {args.epochs} epochs of {len(corpus.train):,} training characters; "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})\n")
+    print("| cell | framework | hidden | parameters | val loss (nats/char) | val PPL | test loss | test PPL | train s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        t = "" if r["train_s"] is None else f"{r['train_s']:.0f}"
+        print(f"| {r['cell'].upper()} | {r['framework']} | {r['hidden']} | {r['params']:,} | {r['val_loss']:.3f} | "
+              f"{r['val_ppl']:.2f} | {r['test_loss']:.3f} | {r['test_ppl']:.2f} | {t} |")
+    for cell in args.cells:
+        pair = [r["val_loss"] for r in rows if r["cell"] == cell]
+        if len(pair) == 2:
+            print(f"{cell.upper()}: PyTorch vs TensorFlow validation loss {100 * abs(pair[0] / pair[1] - 1):.1f} % apart")
+    cross = cross_check(corpus)
+    for c in cross:
+        print(f"{c['cell'].upper()}: PyTorch checkpoint evaluated in TensorFlow: val loss {c['val_loss_in_tf']:.3f}")
+    if not args.skip_train and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, train=dict(TRAIN, epochs=args.epochs),
+                                           eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
+        print(f"\nwritten {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Inference for encoder–decoders, as loops separate from training: greedy decoding and beam search.
+
+Twin of `llmbook.torch.decoding` (same functions and arguments). Shapes: B sources, S source
+length, N decoder rows (B, or B k in a beam of width k), H hidden units, V target vocabulary.
+Works with any model that has `encode(src) -> context (B, H)` and
+`step(prev (N,), context (N, H), state (N, H)) -> (logits (N, V), state (N, H))`, such as
+`llmbook.tf.seq2seq.Seq2Seq`. The beam bookkeeping is framework-neutral (`llmbook.beam`);
+this module supplies the decoder step.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from llmbook import beam as _beam
+
+
+def _cut(ids: list[int], eos_id: int) -> list[int]:
+    """The tokens before the first <eos>."""
+    return ids[:ids.index(eos_id)] if eos_id in ids else ids
+
+
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stepper(model):
+    """The model's decoding step as a compiled graph, made once per model (shapes left free)."""
+    if model not in _STEPS:
+        _STEPS[model] = tf.function(model.step, reduce_retracing=True)
+    return _STEPS[model]
+
+
+def greedy_decode(model, src, *, bos_id: int, eos_id: int, max_len: int = 50) -> list[list[int]]:
+    """Translate each source (B, S) by always taking the most likely next token; stop at <eos> or max_len.
+
+    Returns B lists of token ids, without <bos> and <eos>.
+    """
+    src = tf.convert_to_tensor(np.asarray(src))                              # (B, S)
+    context = model.encode(src)                                              # (B, H)
+    state = context                                                          # (B, H): s_0 = c
+    prev = tf.fill([src.shape[0]], tf.constant(bos_id, src.dtype))           # (B,)
+    done = tf.zeros([src.shape[0]], dtype=tf.bool)                           # (B,)
+    step, out = _stepper(model), []
+    for _ in range(max_len):
+        logits, state = step(prev, context, state)                          # (B, V), (B, H)
+        prev = tf.argmax(logits, axis=-1, output_type=src.dtype)             # (B,)
+        out.append(prev)
+        done = done | (prev == eos_id)
+        if bool(tf.reduce_all(done)):
+            break
+    ids = tf.stack(out, axis=1).numpy().tolist()                             # (B, t)
+    return [_cut(row, eos_id) for row in ids]
+
+
+def beam_search(model, src, *, bos_id: int, eos_id: int, k: int = 4, max_len: int = 50,
+                alpha: float = 0.0, trace: bool = False) -> _beam.BeamResult:
+    """Beam search of width k with score log P(Y|X) / len(Y)**alpha (see `llmbook.beam`), B sources at once.
+
+    `.sequences` holds B lists of token ids without <bos> and <eos>; k = 1 gives greedy decoding.
+    """
+    src = tf.convert_to_tensor(np.asarray(src))                              # (B, S)
+    context = tf.repeat(model.encode(src), k, axis=0)                        # (N, H): each source k times
+    decoder_step = _stepper(model)
+
+    def step(tokens: np.ndarray, state):
+        prev = tf.convert_to_tensor(tokens, dtype=src.dtype)                 # (N,)
+        logits, state = decoder_step(prev, context, state)                  # (N, V), (N, H)
+        return tf.nn.log_softmax(logits, axis=-1).numpy(), state            # (N, V), (N, H)
+
+    def select(state, rows: np.ndarray):
+        return tf.gather(state, rows)                                        # (N, H)
+
+    return _beam.search(step, select, context, int(src.shape[0]), bos_id=bos_id, eos_id=eos_id,
+                        k=k, max_len=max_len, alpha=alpha, trace=trace)

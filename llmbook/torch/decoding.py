@@ -1,0 +1,70 @@
+"""Inference for encoder–decoders, as loops separate from training: greedy decoding and beam search.
+
+Shapes: B sources, S source length, N decoder rows (B, or B k in a beam of width k), H hidden
+units, V target vocabulary. Works with any model that has `encode(src) -> context (B, H)` and
+`step(prev (N,), context (N, H), state (N, H)) -> (logits (N, V), state (N, H))`, such as
+`llmbook.torch.seq2seq.Seq2Seq`. The beam bookkeeping is framework-neutral (`llmbook.beam`);
+this module supplies the decoder step.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from llmbook import beam as _beam
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _cut(ids: list[int], eos_id: int) -> list[int]:
+    """The tokens before the first <eos>."""
+    return ids[:ids.index(eos_id)] if eos_id in ids else ids
+
+
+@torch.no_grad()
+def greedy_decode(model: torch.nn.Module, src, *, bos_id: int, eos_id: int, max_len: int = 50) -> list[list[int]]:
+    """Translate each source (B, S) by always taking the most likely next token; stop at <eos> or max_len.
+
+    Returns B lists of token ids, without <bos> and <eos>.
+    """
+    model.eval()
+    src = torch.as_tensor(np.asarray(src), device=_device(model))           # (B, S)
+    context = model.encode(src)                                              # (B, H)
+    state = context                                                          # (B, H): s_0 = c
+    prev = torch.full((src.shape[0],), bos_id, dtype=torch.long, device=src.device)   # (B,)
+    done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)   # (B,)
+    out = []
+    for _ in range(max_len):
+        logits, state = model.step(prev, context, state)                    # (B, V), (B, H)
+        prev = logits.argmax(dim=-1)                                         # (B,)
+        out.append(prev)
+        done |= prev == eos_id
+        if bool(done.all()):
+            break
+    ids = torch.stack(out, dim=1).cpu().tolist()                             # (B, t)
+    return [_cut(row, eos_id) for row in ids]
+
+
+@torch.no_grad()
+def beam_search(model: torch.nn.Module, src, *, bos_id: int, eos_id: int, k: int = 4, max_len: int = 50,
+                alpha: float = 0.0, trace: bool = False) -> _beam.BeamResult:
+    """Beam search of width k with score log P(Y|X) / len(Y)**alpha (see `llmbook.beam`), B sources at once.
+
+    `.sequences` holds B lists of token ids without <bos> and <eos>; k = 1 gives greedy decoding.
+    """
+    model.eval()
+    src = torch.as_tensor(np.asarray(src), device=_device(model))           # (B, S)
+    context = model.encode(src).repeat_interleave(k, dim=0)                 # (N, H): each source k times
+
+    def step(tokens: np.ndarray, state: torch.Tensor):
+        prev = torch.as_tensor(tokens, device=src.device)                   # (N,)
+        logits, state = model.step(prev, context, state)                    # (N, V), (N, H)
+        return torch.log_softmax(logits, dim=-1).cpu().numpy(), state       # (N, V), (N, H)
+
+    def select(state: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+        return state[torch.as_tensor(rows, device=state.device)]            # (N, H)
+
+    return _beam.search(step, select, context, src.shape[0], bos_id=bos_id, eos_id=eos_id,
+                        k=k, max_len=max_len, alpha=alpha, trace=trace)
