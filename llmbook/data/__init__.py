@@ -1,12 +1,13 @@
 """Corpora, tokenisers, vocabularies and batching shared by the PyTorch and TensorFlow code."""
 from .batching import Batches, context_windows, minibatches, pad_sequences, teacher_forcing
-from .dates import DateSplits, dates
-from .translation import ParallelSplits, en_de, load_en_de_pairs, split_pairs
+from .dates import dates
+from .pairs import ParallelSplits
+from .translation import en_de, load_en_de_pairs, split_pairs
 from .shakespeare import (TEST_PLAYS, VALIDATION_PLAYS, ShakespeareSplits, TokenizedCorpus, load_shakespeare,
                           tokenized_shakespeare)
 from .vocab import BOS, EOS, PAD, UNK, Vocab, char_tokens, detokenize, word_tokens
 
-__all__ = ["Batches", "context_windows", "minibatches", "pad_sequences", "teacher_forcing", "DateSplits", "dates",
+__all__ = ["Batches", "context_windows", "minibatches", "pad_sequences", "teacher_forcing", "dates",
            "ParallelSplits", "en_de", "load_en_de_pairs", "split_pairs", "TEST_PLAYS", "VALIDATION_PLAYS", "ShakespeareSplits",
            "TokenizedCorpus", "load_shakespeare", "tokenized_shakespeare", "BOS", "EOS", "PAD", "UNK", "Vocab",
            "char_tokens", "detokenize", "word_tokens"]

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from dataclasses import dataclass
 
 import numpy as np
+
+from .pairs import ParallelSplits
 
 LOCALES = ("en_US", "fr_FR", "de_DE", "zh_CN")
 # Unambiguous CLDR formats only: "short" is left out (2-digit years, month/day order differs by locale).
@@ -24,26 +24,8 @@ def format_human(day: dt.date, locale: str, fmt: str) -> str:
     return format_date(day, fmt, locale=locale)
 
 
-@dataclass(frozen=True)
-class DateSplits:
-    """(human text, ISO date) pairs; no calendar day appears in two splits."""
-
-    train: list[tuple[str, str]]
-    validation: list[tuple[str, str]]
-    test: list[tuple[str, str]]
-
-    @property
-    def checksum(self) -> str:
-        """SHA-256 (first 16 hex digits) of the three splits."""
-        h = hashlib.sha256()
-        for name in ("train", "validation", "test"):
-            for src, tgt in getattr(self, name):
-                h.update(f"{name}\t{src}\t{tgt}\n".encode())
-        return h.hexdigest()[:16]
-
-
-def dates(n_train: int = 20000, n_validation: int = 1000, n_test: int = 1000, seed: int = 0) -> DateSplits:
-    """Random days between 1900 and 2099, each written in a random locale and format; split by day."""
+def dates(n_train: int = 20000, n_validation: int = 1000, n_test: int = 1000, seed: int = 0) -> ParallelSplits:
+    """Random days between 1900 and 2099, each written in a random locale and format; no day in two splits."""
     n = n_train + n_validation + n_test
     span = (LAST - FIRST).days + 1
     if n > span:
@@ -56,4 +38,4 @@ def dates(n_train: int = 20000, n_validation: int = 1000, n_test: int = 1000, se
     for d, loc, fmt in zip(days, locales, formats):
         day = FIRST + dt.timedelta(days=int(d))
         pairs.append((format_human(day, LOCALES[loc], FORMATS[fmt]), day.isoformat()))
-    return DateSplits(pairs[:n_train], pairs[n_train:n_train + n_validation], pairs[n_train + n_validation:])
+    return ParallelSplits(pairs[:n_train], pairs[n_train:n_train + n_validation], pairs[n_train + n_validation:])

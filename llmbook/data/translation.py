@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .pairs import ParallelSplits
 
 DICT_DIR = Path("/usr/share/dictd")
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
@@ -51,24 +51,6 @@ def load_en_de_pairs(dict_dir: str | Path = DICT_DIR) -> list[tuple[str, str]]:
     if not pairs:
         raise ValueError(f"no sentence pairs found in {dict_dir}: is it the dict-de-en dictionary? {_INSTALL}")
     return sorted(pairs)
-
-
-@dataclass(frozen=True)
-class ParallelSplits:
-    """Train / validation / test lists of (source, target) pairs, and a checksum of the split."""
-
-    train: list[tuple[str, str]]
-    validation: list[tuple[str, str]]
-    test: list[tuple[str, str]]
-
-    @property
-    def checksum(self) -> str:
-        """SHA-256 (first 16 hex digits) of the three splits, to detect any change in data or split."""
-        h = hashlib.sha256()
-        for name in ("train", "validation", "test"):
-            for en, de in getattr(self, name):
-                h.update(f"{name}\t{en}\t{de}\n".encode())
-        return h.hexdigest()[:16]
 
 
 def split_pairs(pairs: list[tuple[str, str]], n_validation: int = 1000, n_test: int = 1000,
