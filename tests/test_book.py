@@ -56,7 +56,7 @@ class _Assets(HTMLParser):
         super().__init__()
         self.scripts: list[str] = []
         self.links: list[str] = []
-        self.anchors: list[str] = []
+        self.anchors: list[tuple[str, str]] = []   # (href, title)
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -65,7 +65,7 @@ class _Assets(HTMLParser):
         elif tag == "link" and attrs.get("href") and attrs.get("rel") in ("stylesheet", "preload"):
             self.links.append(attrs["href"])
         elif tag == "a" and attrs.get("href"):
-            self.anchors.append(attrs["href"])
+            self.anchors.append((attrs["href"], attrs.get("title") or ""))
 
 
 def _pages(html: Path) -> list[Path]:
@@ -115,7 +115,7 @@ def test_repository_url_is_written_once_and_agrees_with_the_package():
 
 
 def test_colab_button_opens_the_notebook_in_the_repository(built_book: Path):
-    """The Colab link on each chapter notebook page points at that .ipynb on the configured branch."""
+    """The launch button's Colab link on each chapter notebook page opens that .ipynb on the configured branch."""
     config = _config()
     owner_repo = re.sub(r"^https://github\.com/", "", config["repository"]["url"].rstrip("/"))
     branch = config["repository"].get("branch", "main")
@@ -124,8 +124,9 @@ def test_colab_button_opens_the_notebook_in_the_repository(built_book: Path):
         "chapters/01_language_models/01_ngram.ipynb is missing: run `make notebooks`")
     for page in notebooks:
         expected = (f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{page}.ipynb")
-        colab = [a for a in _assets(built_book / f"{page}.html").anchors if "colab.research.google.com" in a]
-        assert colab == [expected], f"{page}.html: Colab links {colab}, expected [{expected!r}]"
+        launch = [href for href, title in _assets(built_book / f"{page}.html").anchors
+                  if title == "Launch on Colab"]
+        assert launch == [expected], f"{page}.html: 'Launch on Colab' links {launch}, expected [{expected!r}]"
 
 
 def test_no_page_loads_anything_from_a_cdn(built_book: Path):

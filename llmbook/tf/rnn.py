@@ -74,7 +74,9 @@ class StackedRNN(keras.layers.Layer):
     """Keras `SimpleRNN` / `LSTM` / `GRU` layers, L of them, optionally each wrapped in `Bidirectional`.
 
     Inputs and states are laid out as in `torch.nn.RNN`: outputs (B, T, D H), states (L D, B, H)
-    ordered layer by layer, forward before backward (an (h, c) pair for the LSTM).
+    ordered layer by layer, forward before backward (an (h, c) pair for the LSTM). Every weight and
+    bias starts from U(-1/sqrt(H), 1/sqrt(H)), as in the PyTorch twin, instead of Keras' defaults
+    (Glorot and orthogonal kernels, zero biases, forget-gate bias 1): the twins then train alike.
     """
 
     def __init__(self, input_dim: int, hidden_dim: int, num_layers: int = 1, cell: str = "rnn",
@@ -85,8 +87,10 @@ class StackedRNN(keras.layers.Layer):
         self.directions = 2 if bidirectional else 1
         layer = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
         self.rnn = []
+        init = dict(kernel_initializer=_uniform(hidden_dim), recurrent_initializer=_uniform(hidden_dim),
+                    bias_initializer=_uniform(hidden_dim), **({"unit_forget_bias": False} if cell == "lstm" else {}))
         for _ in range(num_layers):
-            rnn = layer(hidden_dim, return_sequences=True, return_state=True)
+            rnn = layer(hidden_dim, return_sequences=True, return_state=True, **init)
             self.rnn.append(keras.layers.Bidirectional(rnn) if bidirectional else rnn)
         self.drop = keras.layers.Dropout(dropout)
         width = input_dim
@@ -117,15 +121,20 @@ class StackedRNN(keras.layers.Layer):
 
 
 class CharRNN(keras.Model):
-    """A character language model: Embedding -> StackedRNN (rnn, lstm or gru) -> dropout -> Dense."""
+    """A character language model: Embedding -> StackedRNN (rnn, lstm or gru) -> dropout -> Dense.
+
+    Initialised as the PyTorch twin: embeddings N(0, 1), the output layer U(-1/sqrt(H), 1/sqrt(H)).
+    """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, num_layers: int = 1,
                  cell: str = "rnn", dropout: float = 0.0):
         super().__init__()
-        self.embed = keras.layers.Embedding(vocab_size, embed_dim)
+        self.embed = keras.layers.Embedding(vocab_size, embed_dim,
+                                            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0))
         self.rnn = StackedRNN(embed_dim, hidden_dim, num_layers, cell, dropout=dropout)
         self.drop = keras.layers.Dropout(dropout)
-        self.out = keras.layers.Dense(vocab_size)
+        self.out = keras.layers.Dense(vocab_size, kernel_initializer=_uniform(hidden_dim),
+                                      bias_initializer=_uniform(hidden_dim))
         self.embed.build((None, None))
         self.out.build((None, None, hidden_dim))
         self.built = True

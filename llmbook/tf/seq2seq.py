@@ -55,7 +55,7 @@ class Decoder(keras.layers.Layer):
     def call(self, tgt_in, context, state=None, training: bool = False):
         """Decoder inputs (B, T), context (B, H), state (B, H) or None (= c) -> logits (B, T, V), last state (B, H)."""
         y = self.drop(self.embed(tgt_in), training=training)               # (B, T, E)
-        c = tf.repeat(context[:, None, :], tf.shape(tgt_in)[1], axis=1)   # (B, H) -> (B, T, H)
+        c = tf.tile(context[:, None, :], [1, tf.shape(tgt_in)[1], 1])     # (B, H) -> (B, T, H)
         s0 = context if state is None else state                           # (B, H)
         states, last = self.rnn(tf.concat([y, c], axis=-1), initial_state=[s0], training=training)  # (B, T, H), (B, H)
         return self.out(self.drop(states, training=training)), last        # (B, T, V), (B, H)
@@ -92,7 +92,7 @@ def source_lengths(src, pad_id: int):
     if len(src.shape) != 2:
         raise ValueError(f"expected source ids of shape (batch, source length), got {tuple(src.shape)}")
     real = tf.not_equal(src, tf.cast(pad_id, src.dtype))                   # (B, S)
-    lengths = tf.reduce_sum(tf.cast(real, tf.int32), axis=1)               # (B,)
+    lengths = tf.reduce_sum(tf.cast(real, tf.int64), axis=1)               # (B,)
     if tf.executing_eagerly():
         if bool(tf.reduce_any(lengths == 0)):
             raise ValueError("a source row is all padding: every source needs at least one real token")
