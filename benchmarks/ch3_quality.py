@@ -3,11 +3,12 @@
 Trains the checkpoints the chapter-2 and chapter-3 notebooks load
 (llmbook/checkpoints/char_{rnn,lstm,gru}_{torch,tf}.npz), then prints the validation and test loss
 (nats/char) and perplexity of each, with parameter counts and training time. The three cells get
-about the same number of parameters (hidden sizes below) and the same data: EPOCHS passes over the
+about the same number of parameters (hidden sizes below) and the same data: `epochs` passes over the
 training plays in windows of T characters (truncated BPTT: a fresh zero state per window, gradients
-through at most T steps), Adam, global-norm gradient clipping.
+through at most T steps), one Adam optimizer whose learning rate drops to a third for the last
+epoch, and global-norm gradient clipping.
 
-    python benchmarks/ch3_quality.py               # train all six (~50 min on 2 shared CPU cores)
+    python benchmarks/ch3_quality.py               # train all six (~80 min on 2 shared CPU cores)
     python benchmarks/ch3_quality.py --skip-train  # evaluate the committed checkpoints (~2 min)
     python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1   # one quick run
 """
@@ -34,7 +35,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "ch3_quality.json"
 # Hidden sizes chosen for ~355k parameters each (embeddings and output layer included).
 HIDDEN = {"rnn": 530, "lstm": 256, "gru": 300}
 MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
-TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, clip=1.0, epochs=2, seed=0)
+TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, last_epoch_lr=1e-3, clip=1.0, epochs=3, seed=0)
 # Evaluation: windows of 256 characters overlapping by 64; those 64 are read as context, not
 # scored, so every scored character has at least 64 characters of history.
 EVAL = dict(length=256, burn_in=64)
@@ -51,35 +52,49 @@ def checkpoint_name(cell: str, framework: str) -> str:
 
 
 def framework_api(framework: str):
-    """(CharRNN, fit, evaluate, save, load, n_params) of one framework."""
+    """(CharRNN, fit, evaluate, save, load, n_params, make_adam, set_lr) of one framework."""
     if framework == "torch":
+        import torch
         from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.torch.rnn import CharRNN
         from llmbook.torch.train import evaluate, fit
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        make_adam = lambda m, lr: torch.optim.Adam(m.parameters(), lr=lr)  # noqa: E731
+
+        def set_lr(opt, lr):
+            for group in opt.param_groups:
+                group["lr"] = lr
     else:
+        import keras
         from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.tf.rnn import CharRNN
         from llmbook.tf.train import evaluate, fit
         count = lambda m: sum(int(np.prod(w.shape)) for w in m.weights)  # noqa: E731
-    return CharRNN, fit, evaluate, save_checkpoint, load_checkpoint, count
+        make_adam = lambda m, lr: keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8)  # noqa: E731, as fit's default
+
+        def set_lr(opt, lr):
+            opt.learning_rate.assign(lr)
+    return CharRNN, fit, evaluate, save_checkpoint, load_checkpoint, count, make_adam, set_lr
 
 
 def run(cell: str, framework: str, corpus, train: bool, epochs: int) -> dict:
     """Train (or load) one character LM and evaluate it from its saved float16 checkpoint."""
-    CharRNN, fit, evaluate, save, load, count = framework_api(framework)
+    CharRNN, fit, evaluate, save, load, count, make_adam, set_lr = framework_api(framework)
     config = dict(vocab_size=len(corpus.vocab), hidden_dim=HIDDEN[cell], cell=cell, **MODEL)
     path = CKPT / checkpoint_name(cell, framework)
     seconds, history = None, []
     if train:
         llmbook.seed(TRAIN["seed"])
         model = CharRNN(**config)
+        opt = make_adam(model, TRAIN["lr"])            # one optimizer for all epochs
         best, seconds = np.inf, 0.0
         for epoch in range(epochs):
+            if epoch == epochs - 1 and epochs > 1:
+                set_lr(opt, TRAIN["last_epoch_lr"])
             # a different cut of the stream into windows each epoch
             x, y = next_token_windows(corpus.train, TRAIN["bptt"], offset=(epoch * 37) % TRAIN["bptt"])
             hist = fit(model, Batches(x, y, TRAIN["batch_size"], seed=TRAIN["seed"] + epoch), epochs=1,
-                       lr=TRAIN["lr"], clip=TRAIN["clip"], progress=False)
+                       optimizer=opt, clip=TRAIN["clip"], progress=False)
             seconds += hist["seconds"][0]
             val = evaluate(model, eval_batches(corpus.validation))
             history.append(dict(epoch=epoch + 1, train_loss=hist["loss"][0], val_loss=val, seconds=hist["seconds"][0]))
@@ -98,8 +113,8 @@ def run(cell: str, framework: str, corpus, train: bool, epochs: int) -> dict:
 def cross_check(corpus) -> list[dict]:
     """Each PyTorch checkpoint evaluated in TensorFlow through llmbook.parity: the same loss."""
     from llmbook.parity import torch_to_tf
-    TorchLM, _, _, _, torch_load, _ = framework_api("torch")
-    TFLM, _, tf_evaluate, _, _, _ = framework_api("tf")
+    TorchLM, _, _, _, torch_load, *_ = framework_api("torch")
+    TFLM, _, tf_evaluate, *_ = framework_api("tf")
     out = []
     for cell in HIDDEN:
         path = CKPT / checkpoint_name(cell, "torch")

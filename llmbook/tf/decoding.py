@@ -67,7 +67,8 @@ def beam_search(model, src, *, bos_id: int, eos_id: int, k: int = 4, max_len: in
     def step(tokens: np.ndarray, state):
         prev = tf.convert_to_tensor(tokens, dtype=src.dtype)                 # (N,)
         logits, state = decoder_step(prev, context, state)                  # (N, V), (N, H)
-        return tf.nn.log_softmax(logits, axis=-1).numpy(), state            # (N, V), (N, H)
+        best = tf.math.top_k(tf.nn.log_softmax(logits, axis=-1), k=min(2 * k, logits.shape[-1]))  # (N, m) each
+        return (best.values.numpy(), best.indices.numpy()), state
 
     def select(state, rows: np.ndarray):
         return tf.gather(state, rows)                                        # (N, H)

@@ -55,7 +55,8 @@ class Decoder(keras.layers.Layer):
     def call(self, tgt_in, context, state=None, training: bool = False):
         """Decoder inputs (B, T), context (B, H), state (B, H) or None (= c) -> logits (B, T, V), last state (B, H)."""
         y = self.drop(self.embed(tgt_in), training=training)               # (B, T, E)
-        c = tf.tile(context[:, None, :], [1, tf.shape(tgt_in)[1], 1])     # (B, H) -> (B, T, H)
+        B, T = tf.shape(tgt_in)[0], tf.shape(tgt_in)[1]
+        c = tf.broadcast_to(context[:, None, :], [B, T, context.shape[-1]])  # (B, H) -> (B, T, H)
         s0 = context if state is None else state                           # (B, H)
         states, last = self.rnn(tf.concat([y, c], axis=-1), initial_state=[s0], training=training)  # (B, T, H), (B, H)
         return self.out(self.drop(states, training=training)), last        # (B, T, V), (B, H)

@@ -61,7 +61,8 @@ def beam_search(model: torch.nn.Module, src, *, bos_id: int, eos_id: int, k: int
     def step(tokens: np.ndarray, state: torch.Tensor):
         prev = torch.as_tensor(tokens, device=src.device)                   # (N,)
         logits, state = model.step(prev, context, state)                    # (N, V), (N, H)
-        return torch.log_softmax(logits, dim=-1).cpu().numpy(), state       # (N, V), (N, H)
+        best = torch.log_softmax(logits, dim=-1).topk(min(2 * k, logits.shape[-1]), dim=-1)   # (N, m) each
+        return (best.values.cpu().numpy(), best.indices.cpu().numpy()), state
 
     def select(state: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
         return state[torch.as_tensor(rows, device=state.device)]            # (N, H)
