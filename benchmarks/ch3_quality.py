@@ -8,8 +8,8 @@ training plays in windows of T characters (truncated BPTT: a fresh zero state pe
 through at most T steps), one Adam optimizer whose learning rate drops to a third for the last
 epoch, and global-norm gradient clipping.
 
-    python benchmarks/ch3_quality.py               # train all six (~80 min on 2 shared CPU cores)
-    python benchmarks/ch3_quality.py --skip-train  # evaluate the committed checkpoints (~2 min)
+    python benchmarks/ch3_quality.py               # train all six (~55 min on 2 shared CPU cores)
+    python benchmarks/ch3_quality.py --skip-train  # evaluate the committed checkpoints (~1 min)
     python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1   # one quick run
 """
 from __future__ import annotations
@@ -66,8 +66,10 @@ def framework_api(framework: str):
                 group["lr"] = lr
     else:
         import keras
+        from llmbook.tf import tensorflow as tf
         from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.tf.rnn import CharRNN
+        tf.get_logger().setLevel("ERROR")     # evaluate() traces a tf.function per call: no retracing advice
         from llmbook.tf.train import evaluate, fit
         count = lambda m: sum(int(np.prod(w.shape)) for w in m.weights)  # noqa: E731
         make_adam = lambda m, lr: keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8)  # noqa: E731, as fit's default

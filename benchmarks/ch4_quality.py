@@ -183,6 +183,8 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoints only")
     parser.add_argument("--frameworks", nargs="+", default=["torch", "tf"], choices=["torch", "tf"])
     parser.add_argument("--tasks", nargs="+", default=["dates", "ende"], choices=["dates", "ende"])
+    parser.add_argument("--update-results", action="store_true",
+                        help="with --skip-train: rewrite results/ch4_quality.json (training times kept)")
     args = parser.parse_args()
     train = not args.skip_train
     rows, sweep = [], []
@@ -202,7 +204,12 @@ def main() -> None:
     sig = next((r["signature"] for r in rows if "signature" in r), None)
     if sig:
         print(f"\nsacreBLEU signature: {sig}")
-    if train:                      # keep the rows of tasks and frameworks not rerun now
+    if RESULTS.exists() and not train:     # evaluation only: keep the recorded training facts
+        old = {(r["task"], r["framework"], r["decoding"]): r for r in json.loads(RESULTS.read_text())["rows"]}
+        for r in rows:
+            prev = old.get((r["task"], r["framework"], r["decoding"]), {})
+            r["train_s"], r["best_epoch"] = prev.get("train_s"), prev.get("best_epoch")
+    if train or args.update_results:       # keep the rows of tasks and frameworks not rerun now
         old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         redone = {(r["task"], r["framework"]) for r in rows}
         rows = [r for r in old.get("rows", []) if (r["task"], r["framework"]) not in redone] + rows
