@@ -57,6 +57,18 @@ class BeamResult:
     trace: list[list[dict]] = field(default_factory=list)   # per source, per step: beams and new hypotheses
 
 
+def map_structure(fn: Callable[[Any], Any], tree: Any) -> Any:
+    """Apply `fn` to every tensor of a (nested) tuple/list/dict, keeping the nesting; None stays None."""
+    if tree is None:
+        return None
+    if isinstance(tree, dict):
+        return {key: map_structure(fn, value) for key, value in tree.items()}
+    if isinstance(tree, (tuple, list)):
+        mapped = [map_structure(fn, value) for value in tree]
+        return type(tree)(*mapped) if hasattr(tree, "_fields") else type(tree)(mapped)
+    return fn(tree)
+
+
 def normalised_score(logp: float | np.ndarray, length: int | np.ndarray, alpha: float) -> float | np.ndarray:
     """log P(Y | X) / length**alpha: the score that ranks hypotheses of different lengths."""
     return logp / np.power(length, alpha, dtype=np.float64)

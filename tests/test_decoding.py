@@ -151,3 +151,15 @@ def test_trace_records_beams_per_step(models):
         assert all(len(tokens) == s["step"] for tokens, _ in s["beams"])
         scores = [lp for _, lp in s["beams"]]
         assert scores == sorted(scores, reverse=True)
+
+
+def test_map_structure_keeps_nesting():
+    from collections import namedtuple
+
+    from llmbook.beam import map_structure
+    Pair = namedtuple("Pair", "keys values")
+    tree = {"layers": [Pair(np.arange(2), np.arange(3))], "mask": None, "c": (np.ones(1),)}
+    out = map_structure(lambda x: x * 2, tree)
+    assert isinstance(out["layers"][0], Pair) and out["mask"] is None and isinstance(out["c"], tuple)
+    np.testing.assert_array_equal(out["layers"][0].values, [0, 2, 4])
+    np.testing.assert_array_equal(out["c"][0], [2.0])

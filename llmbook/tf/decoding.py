@@ -1,11 +1,11 @@
 """Inference for encoder–decoders, as loops separate from training: greedy decoding and beam search.
 
-Twin of `llmbook.torch.decoding` (same functions and arguments). Shapes: B sources, S source
-length, N decoder rows (B, or B k in a beam of width k), H hidden units, V target vocabulary.
-Works with any model that has `encode(src) -> context (B, H)` and
-`step(prev (N,), context (N, H), state (N, H)) -> (logits (N, V), state (N, H))`, such as
-`llmbook.tf.seq2seq.Seq2Seq`. The beam bookkeeping is framework-neutral (`llmbook.beam`);
-this module supplies the decoder step.
+Twin of `llmbook.torch.decoding` (same functions, arguments and decoding protocol:
+`encode(src) -> memory`, `initial_state(memory) -> state`,
+`step(prev (N,), memory, state) -> (logits (N, V), state)`, memory and state being tensors or
+nested tuples/lists/dicts of tensors with the rows first). Shapes: B sources, S source length,
+N decoder rows (B, or B k in a beam of width k), V target vocabulary. The beam bookkeeping is
+framework-neutral (`llmbook.beam`); this module supplies the decoder step, compiled once per model.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from llmbook import beam as _beam
+from llmbook.beam import map_structure
 
 
 def _cut(ids: list[int], eos_id: int) -> list[int]:
@@ -38,13 +39,13 @@ def greedy_decode(model, src, *, bos_id: int, eos_id: int, max_len: int = 50) ->
     Returns B lists of token ids, without <bos> and <eos>.
     """
     src = tf.convert_to_tensor(np.asarray(src))                              # (B, S)
-    context = model.encode(src)                                              # (B, H)
-    state = context                                                          # (B, H): s_0 = c
+    memory = model.encode(src)                                               # e.g. c (B, H)
+    state = model.initial_state(memory)                                      # e.g. s_0 = c (B, H)
     prev = tf.fill([src.shape[0]], tf.constant(bos_id, src.dtype))           # (B,)
     done = tf.zeros([src.shape[0]], dtype=tf.bool)                           # (B,)
     step, out = _stepper(model), []
     for _ in range(max_len):
-        logits, state = step(prev, context, state)                          # (B, V), (B, H)
+        logits, state = step(prev, memory, state)                           # (B, V), state
         prev = tf.argmax(logits, axis=-1, output_type=src.dtype)             # (B,)
         out.append(prev)
         done = done | (prev == eos_id)
@@ -61,17 +62,17 @@ def beam_search(model, src, *, bos_id: int, eos_id: int, k: int = 4, max_len: in
     `.sequences` holds B lists of token ids without <bos> and <eos>; k = 1 gives greedy decoding.
     """
     src = tf.convert_to_tensor(np.asarray(src))                              # (B, S)
-    context = tf.repeat(model.encode(src), k, axis=0)                        # (N, H): each source k times
+    memory = map_structure(lambda x: tf.repeat(x, k, axis=0), model.encode(src))   # (N, ...): each source k times
     decoder_step = _stepper(model)
 
     def step(tokens: np.ndarray, state):
         prev = tf.convert_to_tensor(tokens, dtype=src.dtype)                 # (N,)
-        logits, state = decoder_step(prev, context, state)                  # (N, V), (N, H)
+        logits, state = decoder_step(prev, memory, state)                   # (N, V), state
         best = tf.math.top_k(tf.nn.log_softmax(logits, axis=-1), k=min(2 * k, logits.shape[-1]))  # (N, m) each
         return (best.values.numpy(), best.indices.numpy()), state
 
     def select(state, rows: np.ndarray):
-        return tf.gather(state, rows)                                        # (N, H)
+        return map_structure(lambda x: tf.gather(x, rows), state)           # (N, ...) rows of the survivors
 
-    return _beam.search(step, select, context, int(src.shape[0]), bos_id=bos_id, eos_id=eos_id,
+    return _beam.search(step, select, model.initial_state(memory), int(src.shape[0]), bos_id=bos_id, eos_id=eos_id,
                         k=k, max_len=max_len, alpha=alpha, trace=trace)

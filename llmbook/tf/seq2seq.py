@@ -82,6 +82,10 @@ class Seq2Seq(keras.Model):
         """The context c of each source (B, S) -> (B, H)."""
         return self.encoder(src)[1]
 
+    def initial_state(self, context):
+        """The decoder state before <bos>: s_0 = c, (B, H)."""
+        return context
+
     def step(self, prev, context, state):
         """One decoding step: previous tokens (N,), context (N, H), state (N, H) -> logits (N, V), new state (N, H)."""
         logits, state = self.decoder(prev[:, None], context, state)       # (N, 1, V), (N, H)

@@ -1,10 +1,16 @@
 """Inference for encoder–decoders, as loops separate from training: greedy decoding and beam search.
 
-Shapes: B sources, S source length, N decoder rows (B, or B k in a beam of width k), H hidden
-units, V target vocabulary. Works with any model that has `encode(src) -> context (B, H)` and
-`step(prev (N,), context (N, H), state (N, H)) -> (logits (N, V), state (N, H))`, such as
-`llmbook.torch.seq2seq.Seq2Seq`. The beam bookkeeping is framework-neutral (`llmbook.beam`);
-this module supplies the decoder step.
+Shapes: B sources, S source length, N decoder rows (B, or B k in a beam of width k), V target
+vocabulary. Works with any model that has the three methods of the decoding protocol:
+
+    encode(src (B, S)) -> memory               what the decoder reads from the source
+    initial_state(memory) -> state             the decoder state before <bos>
+    step(prev (N,), memory, state) -> (logits (N, V), state)
+
+where memory and state are tensors or (nested) tuples/lists/dicts of tensors with the rows first:
+the fixed context c (B, H) of `llmbook.torch.seq2seq.Seq2Seq`, encoder states and a source mask for
+an attention decoder, cached keys and values for a Transformer. The beam bookkeeping is
+framework-neutral (`llmbook.beam`); this module supplies the decoder step.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import numpy as np
 import torch
 
 from llmbook import beam as _beam
+from llmbook.beam import map_structure
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -31,13 +38,13 @@ def greedy_decode(model: torch.nn.Module, src, *, bos_id: int, eos_id: int, max_
     """
     model.eval()
     src = torch.as_tensor(np.asarray(src), device=_device(model))           # (B, S)
-    context = model.encode(src)                                              # (B, H)
-    state = context                                                          # (B, H): s_0 = c
+    memory = model.encode(src)                                               # e.g. c (B, H)
+    state = model.initial_state(memory)                                      # e.g. s_0 = c (B, H)
     prev = torch.full((src.shape[0],), bos_id, dtype=torch.long, device=src.device)   # (B,)
     done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)   # (B,)
     out = []
     for _ in range(max_len):
-        logits, state = model.step(prev, context, state)                    # (B, V), (B, H)
+        logits, state = model.step(prev, memory, state)                     # (B, V), state
         prev = logits.argmax(dim=-1)                                         # (B,)
         out.append(prev)
         done |= prev == eos_id
@@ -56,16 +63,17 @@ def beam_search(model: torch.nn.Module, src, *, bos_id: int, eos_id: int, k: int
     """
     model.eval()
     src = torch.as_tensor(np.asarray(src), device=_device(model))           # (B, S)
-    context = model.encode(src).repeat_interleave(k, dim=0)                 # (N, H): each source k times
+    memory = map_structure(lambda x: x.repeat_interleave(k, dim=0), model.encode(src))   # (N, ...): each source k times
 
-    def step(tokens: np.ndarray, state: torch.Tensor):
+    def step(tokens: np.ndarray, state):
         prev = torch.as_tensor(tokens, device=src.device)                   # (N,)
-        logits, state = model.step(prev, context, state)                    # (N, V), (N, H)
+        logits, state = model.step(prev, memory, state)                     # (N, V), state
         best = torch.log_softmax(logits, dim=-1).topk(min(2 * k, logits.shape[-1]), dim=-1)   # (N, m) each
         return (best.values.cpu().numpy(), best.indices.cpu().numpy()), state
 
-    def select(state: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
-        return state[torch.as_tensor(rows, device=state.device)]            # (N, H)
+    def select(state, rows: np.ndarray):
+        index = torch.as_tensor(rows, device=src.device)                    # (N,)
+        return map_structure(lambda x: x[index], state)                     # (N, ...) rows of the survivors
 
-    return _beam.search(step, select, context, src.shape[0], bos_id=bos_id, eos_id=eos_id,
+    return _beam.search(step, select, model.initial_state(memory), src.shape[0], bos_id=bos_id, eos_id=eos_id,
                         k=k, max_len=max_len, alpha=alpha, trace=trace)

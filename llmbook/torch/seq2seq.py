@@ -76,6 +76,10 @@ class Seq2Seq(nn.Module):
         """The context c of each source (B, S) -> (B, H)."""
         return self.encoder(src)[1]
 
+    def initial_state(self, context: torch.Tensor) -> torch.Tensor:
+        """The decoder state before <bos>: s_0 = c, (B, H)."""
+        return context
+
     def step(self, prev: torch.Tensor, context: torch.Tensor,
              state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One decoding step: previous tokens (N,), context (N, H), state (N, H) -> logits (N, V), new state (N, H)."""
