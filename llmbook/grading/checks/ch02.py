@@ -171,7 +171,7 @@ def _(rnn_forward):
     _q2_expect(rnn_forward, _q2_tensors(3, 4, 2, 5, seed=2, h0=False), "(h0 = None)")
 
 
-question("q3", answer="clip_global_norm", points=1)
+question("q3", answer="clip_global_norm", points=1, needs=("torch",))   # compared with clip_grad_norm_
 
 
 def _q3_reference(grads, c, mode="global"):

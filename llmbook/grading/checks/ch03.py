@@ -23,7 +23,7 @@ def _f64(*arrays):
     return [None if a is None else np.asarray(to_numpy(a), dtype=np.float64) for a in arrays]
 
 
-question("q1", answer="lstm_step", points=2)
+question("q1", answer="lstm_step", points=2, needs=("torch",))   # compared with nn.LSTMCell
 
 
 def _lstm_numpy(x, h, c, W, U, b, order="ifgo", cell="lstm", out_tanh=True, cand="tanh"):
@@ -268,7 +268,7 @@ def _(keras_gru):
         _q3_expect(keras_gru, _q3_tensors(3, 4, 2, 3, seed=1, h0=h0), "(given h0)" if h0 else "(h0 = None)")
 
 
-question("q4", answer="param_count", points=1, limit=20)
+question("q4", answer="param_count", points=1, limit=20, needs=("torch", "tensorflow"))   # the real layers
 
 
 def _q4_formula(cell, E, H, library, torch_biases=2, keras_gru_biases=2, blocks=None):
@@ -307,7 +307,7 @@ def _(param_count):
     _q4_expect(param_count, "rnn", 3, 4, "keras", 32)
 
 
-question("q5", answer="torch_lstm_to_keras", points=1, limit=20)
+question("q5", answer="torch_lstm_to_keras", points=1, limit=20, needs=("torch", "tensorflow"))
 
 
 def _q5_weights(E, H, seed):
