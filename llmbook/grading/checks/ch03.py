@@ -10,7 +10,7 @@ from llmbook.grading.spec import check, question
 
 
 def _sigmoid(a):
-    return 1 / (1 + np.exp(-a))
+    return np.exp(-np.logaddexp(0.0, -a))          # 1 / (1 + e^-a), without overflow
 
 
 def _blocks(M, n):
