@@ -14,6 +14,7 @@ import importlib.util
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from llmbook.grading import Exercises, build, grade, master as M, spec
@@ -111,3 +112,27 @@ def test_batch_grader_gives_full_marks_to_the_solution_and_zero_to_the_stub(tmp_
     for qid in questions:
         assert by["alice", qid]["detail"].startswith(f"{qid}: passed"), by["alice", qid]
         assert "not answered yet" in by["bob", qid]["detail"], by["bob", qid]
+
+
+GARBAGE = {
+    "returns None": lambda *a, **k: None,
+    "returns a string": lambda *a, **k: "h",
+    "returns a short array": lambda *a, **k: np.zeros(3),
+    "returns a pair of arrays": lambda *a, **k: (np.zeros(3), np.zeros((2, 2))),
+    "returns a triple": lambda *a, **k: (np.zeros(2), np.zeros(2), np.zeros(2)),
+    "returns a list of lists": lambda *a, **k: [[1, 2], [3]],
+    "returns a scalar": lambda *a, **k: 1.5,
+    "raises": lambda *a, **k: 1 / 0,
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", NEW_SETS)
+def test_nonsense_answers_fail_with_a_message_and_never_crash_a_check(name):
+    exercise_set = spec.load(name, [HIDDEN])
+    for q in exercise_set.questions.values():
+        answers = GARBAGE if q.callable else {"a number": 3, "a word": "maybe", "a lowercase letter": "a"}
+        for label, answer in answers.items():
+            result = run_question(q, answer, ["public", "hidden"])
+            assert result.score == 0 and result.failure, f"{name} {q.qid} ({label}): {result.line()}"
+            assert "the check itself crashed" not in result.failure, f"{name} {q.qid} ({label}): {result.line()}"

@@ -61,17 +61,23 @@ def _q1_params(B, E, H, seed, scale=0.7):
             rng.normal(0, scale, (E, 4 * H)), rng.normal(0, scale, (H, 4 * H)), rng.normal(0, 0.5, 4 * H))
 
 
-def _q1_expect(lstm_step, args, what):
-    args = [np.array(a, dtype=np.float64) for a in args]
+def _q1_pair(lstm_step, args, what):
+    """The learner's (h_t, c_t) as NumPy arrays, or a failure that says what came back."""
     hint = {"matmul": "x_t (B, E) @ W (E, 4H) + h_prev (B, H) @ U (H, 4H) + b (4H,)"}
     with hints_on_error(hint):
-        got = lstm_step(*[a.copy() for a in args])
+        got = lstm_step(*[np.array(a, dtype=np.float64) for a in args])
     if not isinstance(got, (tuple, list)) or len(got) != 2:
         fail(f"{what}: expected a pair (h_t, c_t), got {type(got).__name__}")
-    h, c = (to_numpy(v, n) for v, n in zip(got, ("h_t", "c_t")))
+    return tuple(to_numpy(v, n) for v, n in zip(got, ("h_t", "c_t")))
+
+
+def _q1_expect(lstm_step, args, what):
+    args = [np.array(a, dtype=np.float64) for a in args]
+    h, c = _q1_pair(lstm_step, args, what)
     want_h, want_c = _lstm_numpy(*args)
     variants = _lstm_variants(*args)
-    if np.allclose(h, want_c) and np.allclose(c, want_h) and not np.allclose(want_h, want_c):
+    if (h.shape == c.shape == want_h.shape and np.allclose(h, want_c) and np.allclose(c, want_h)
+            and not np.allclose(want_h, want_c)):
         fail(f"{what}: the pair is swapped: return (h_t, c_t), the hidden state first")
     expect_shape(h, want_h.shape, f"h_t {what}")
     expect_shape(c, want_c.shape, f"c_t {what}")

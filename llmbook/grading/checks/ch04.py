@@ -143,8 +143,9 @@ def _q3_decoder(V, starts, lengths, eos, seed, nested=False):
     """A toy decoder whose greedy output is known: (step, initial state, the expected outputs, call counter).
 
     Row b starts with token starts[b], then follows a fixed successor table, and produces <eos> after
-    lengths[b] tokens (and more words after it, which the decoder must cut). The logits depend on the previous token and on the state (the step counter),
-    so a loop that does not feed back the argmax, or does not pass the state on, decodes differently.
+    lengths[b] tokens (and more words after it, which the decoder must cut). The logits depend on the
+    previous token and on the state (the step counter), so a loop that does not feed back the argmax,
+    or does not pass the state on, decodes differently.
     """
     import tensorflow as tf
     rng = np.random.default_rng(seed)
