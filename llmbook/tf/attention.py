@@ -54,6 +54,13 @@ def masked_softmax(scores, mask):
 class _Attention(keras.layers.Layer):
     """Common part: score every key, mask, softmax, weighted sum of the values."""
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True   # `mask` is our source mask (B, S); it is used here, not passed on
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
     def score(self, query, keys):
         raise NotImplementedError
 
