@@ -9,7 +9,7 @@ with the same data, tokenisers, training loop and decoders as chapter 4, then pr
     without attention, where chapter 4's full-size model is already near 100 %.
 `--skip-train` only evaluates the committed checkpoints (the cheap dates pair is always trained: ~1 min).
 
-    python benchmarks/ch5_quality.py                        # train everything (~30 min on 2 CPU cores)
+    python benchmarks/ch5_quality.py                        # train everything (~45-60 min on 2 busy CPU cores)
     python benchmarks/ch5_quality.py --frameworks tf        # one framework (rows of the other are kept)
     python benchmarks/ch5_quality.py --skip-train           # evaluate the committed checkpoints (~3 min)
 """
