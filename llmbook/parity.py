@@ -210,3 +210,50 @@ def _decoder(tm, fm) -> list:
 @pair("Seq2Seq")   # its parts are not registered: chapters 5-6 may have their own Encoder and Decoder
 def _seq2seq(tm, fm):
     return [*_encoder(tm.encoder, fm.encoder), *_decoder(tm.decoder, fm.decoder)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter 5: attention and the attention encoder-decoder.
+
+
+def _dense(keras_dense, torch_linear) -> list:
+    out = [(keras_dense.kernel, torch_linear.weight, True)]
+    return out + ([(keras_dense.bias, torch_linear.bias, False)] if torch_linear.bias is not None else [])
+
+
+@pair("AdditiveAttention")
+def _additive(tm, fm):
+    return [*_dense(fm.W_q, tm.W_q), *_dense(fm.W_k, tm.W_k), *_dense(fm.v, tm.v)]
+
+
+@pair("DotProductAttention")
+def _dot(tm, fm):
+    return []
+
+
+@pair("GeneralAttention")
+def _general(tm, fm):
+    return _dense(fm.W, tm.W)
+
+
+def _attention(tm, fm) -> list:
+    name = type(tm).__name__
+    if type(fm).__name__ != name:
+        raise ValueError(f"attention scores differ: {name} (PyTorch) vs {type(fm).__name__} (TensorFlow)")
+    return _PAIRS[name](tm, fm)
+
+
+@pair("BidirectionalEncoder")
+def _bi_encoder(tm, fm):
+    return [(fm.embed.embeddings, tm.embed.weight, False), *_gru_layer(fm.fwd, tm.fwd), *_gru_layer(fm.bwd, tm.bwd)]
+
+
+@pair("AttentionDecoder")
+def _attention_decoder(tm, fm):
+    return [(fm.embed.embeddings, tm.embed.weight, False), *_dense(fm.init, tm.init), *_gru_layer(fm.rnn, tm.rnn),
+            *_attention(tm.attention, fm.attention), *_dense(fm.combine, tm.combine), *_dense(fm.out, tm.out)]
+
+
+@pair("Seq2SeqAttention")
+def _seq2seq_attention(tm, fm):
+    return [*_bi_encoder(tm.encoder, fm.encoder), *_attention_decoder(tm.decoder, fm.decoder)]

@@ -48,3 +48,41 @@ def text_html(text: str, label: str = "") -> str:
     """Preformatted text with an optional bold label, HTML-escaped."""
     head = f"<b>{html.escape(label)}</b><br>" if label else ""
     return f"<div style='margin-top:6px'>{head}<pre style='white-space:pre-wrap;margin:0'>{html.escape(text)}</pre></div>"
+
+
+def frame_picker(frames: Mapping[str, str], description: str, value: str | None = None) -> widgets.VBox:
+    """A drop-down over the labels of `frames` that shows the matching precomputed HTML frame (no kernel needed)."""
+    if not frames:
+        raise ValueError("frame_picker needs at least one frame")
+    labels = list(frames)
+    pick = widgets.Dropdown(options=labels, value=value if value is not None else labels[0], description=description,
+                            style={"description_width": "initial"}, layout=widgets.Layout(width="620px"))
+    stack = widgets.Stack([widgets.HTML(frames[k]) for k in labels], selected_index=labels.index(pick.value))
+    widgets.jslink((pick, "index"), (stack, "selected_index"))
+    return widgets.VBox([pick, stack])
+
+
+def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str = "", cell_px: int = 26) -> str:
+    """Attention weights (rows x cols) as a self-contained HTML table: darker = more weight.
+
+    Hovering a cell shows "row -> col: weight"; hovering a row label shows that row's weights over all cols.
+    """
+    import numpy as np
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (len(rows), len(cols)):
+        raise ValueError(f"heatmap_html got weights of shape {w.shape} for {len(rows)} rows and {len(cols)} cols")
+    esc = html.escape
+    head = "".join(f"<th style='writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal;"
+                   f"font-family:monospace;padding:2px'>{esc(c)}</th>" for c in cols)
+    body = []
+    for r, row in zip(rows, w):
+        summary = "; ".join(f"{c}: {v:.2f}" for c, v in zip(cols, row))
+        cells = "".join(
+            f"<td title='{esc(f'{r} -> {c}: {v:.3f}')}' style='width:{cell_px}px;height:{cell_px}px;padding:0;"
+            f"background:rgba(49,99,160,{v:.3f});border:1px solid #eee'></td>" for c, v in zip(cols, row))
+        body.append(f"<tr><th title='{esc(summary)}' style='text-align:right;font-weight:normal;font-family:monospace;"
+                    f"padding-right:6px;cursor:help'>{esc(r)}</th>{cells}</tr>")
+    caption = f"<caption style='text-align:left;font-weight:bold'>{esc(title)}</caption>" if title else ""
+    return (f"<table style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"
+            "<div style='font-size:small;color:#555'>rows: output tokens; columns: source tokens; "
+            "hover a cell or an output token for the weights</div>")

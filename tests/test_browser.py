@@ -209,6 +209,35 @@ def test_temperature_explorer_renders_and_moves_without_a_kernel(tab, built_book
     traffic.assert_clean()
 
 
+ALIGNMENT_PAGE = "chapters/05_attention/03_attention_translation.html"
+
+
+def test_alignment_explorer_switches_sentences_without_a_kernel(tab, built_book):
+    """Chapter 5's explorer: the saved drop-down is drawn and choosing another sentence shows its heatmap."""
+    page, traffic = tab.page, tab.traffic
+    if not (built_book / ALIGNMENT_PAGE).exists():
+        pytest.fail(f"{ALIGNMENT_PAGE} was not built: is chapter 5 in _toc.yml?", pytrace=False)
+    tab.open(ALIGNMENT_PAGE)
+    select = page.locator(".cell_output .widget-dropdown select").first
+    try:
+        select.wait_for(state="visible")
+    except Exception:
+        pytest.fail(f"{ALIGNMENT_PAGE}: no drop-down became visible: the widget manager did not draw the saved "
+                    f"state (problems: {traffic.problems})", pytrace=False)
+    output = select.locator("xpath=ancestor::div[contains(@class, 'cell_output')]").first
+    before = output.evaluate(VISIBLE_FRAMES_JS)
+    assert "reference:" in before, f"{ALIGNMENT_PAGE}: the explorer shows no heatmap frame next to its drop-down"
+    assert output.locator("td[title]").count() > 0, "the heatmap cells carry no hover titles with their weights"
+    select.select_option(index=1)
+    try:
+        page.wait_for_function(f"([output, before]) => ({VISIBLE_FRAMES_JS})(output) !== before",
+                               arg=[output.element_handle(), before], timeout=5_000)
+    except Exception:
+        pytest.fail(f"{ALIGNMENT_PAGE}: choosing another sentence did not change the heatmap: is the drop-down "
+                    "jslinked to the Stack's selected_index?", pytrace=False)
+    traffic.assert_clean()
+
+
 def _shown(page, selector: str) -> list[bool]:
     """For each element matching selector: is it displayed?"""
     return page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(e => e.getClientRects().length > 0)",
