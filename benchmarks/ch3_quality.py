@@ -35,6 +35,9 @@ RESULTS = ROOT / "benchmarks" / "results" / "ch3_quality.json"
 # Hidden sizes chosen for ~355k parameters each (embeddings and output layer included).
 HIDDEN = {"rnn": 530, "lstm": 256, "gru": 300}
 MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
+# Initialisation (llmbook's StackedRNN, both frameworks): U(-1/sqrt(H), 1/sqrt(H)) everywhere, and the
+# LSTM's forget-gate bias starts at 1 (Gers et al. 2000; Keras' unit_forget_bias).
+INIT = dict(uniform="U(-1/sqrt(H), 1/sqrt(H))", lstm_forget_bias=1.0)
 TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, last_epoch_lr=1e-3, clip=1.0, epochs=3, seed=0)
 # Evaluation: windows of 256 characters overlapping by 64; those 64 are read as context, not
 # scored, so every scored character has at least 64 characters of history.
@@ -53,8 +56,10 @@ def checkpoint_name(cell: str, framework: str) -> str:
 
 def framework_api(framework: str):
     """(CharRNN, fit, evaluate, save, load, n_params, make_adam, set_lr) of one framework."""
+    threads = int(os.environ["OMP_NUM_THREADS"])
     if framework == "torch":
         import torch
+        torch.set_num_threads(threads)
         from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.torch.rnn import CharRNN
         from llmbook.torch.train import evaluate, fit
@@ -67,6 +72,10 @@ def framework_api(framework: str):
     else:
         import keras
         from llmbook.tf import tensorflow as tf
+        if not getattr(framework_api, "tf_threads_set", False):   # settable once, before TF runs anything
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+            framework_api.tf_threads_set = True
         from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.tf.rnn import CharRNN
         tf.get_logger().setLevel("ERROR")     # evaluate() traces a tf.function per call: no retracing advice
@@ -79,11 +88,11 @@ def framework_api(framework: str):
     return CharRNN, fit, evaluate, save_checkpoint, load_checkpoint, count, make_adam, set_lr
 
 
-def run(cell: str, framework: str, corpus, train: bool, epochs: int) -> dict:
+def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path = CKPT) -> dict:
     """Train (or load) one character LM and evaluate it from its saved float16 checkpoint."""
     CharRNN, fit, evaluate, save, load, count, make_adam, set_lr = framework_api(framework)
     config = dict(vocab_size=len(corpus.vocab), hidden_dim=HIDDEN[cell], cell=cell, **MODEL)
-    path = CKPT / checkpoint_name(cell, framework)
+    path = ckpt / checkpoint_name(cell, framework)
     seconds, history = None, []
     if train:
         llmbook.seed(TRAIN["seed"])
@@ -112,14 +121,14 @@ def run(cell: str, framework: str, corpus, train: bool, epochs: int) -> dict:
                 train_s=seconds, history=history, checkpoint_kb=path.stat().st_size / 1024)
 
 
-def cross_check(corpus) -> list[dict]:
+def cross_check(corpus, ckpt: Path = CKPT) -> list[dict]:
     """Each PyTorch checkpoint evaluated in TensorFlow through llmbook.parity: the same loss."""
     from llmbook.parity import torch_to_tf
     TorchLM, _, _, _, torch_load, *_ = framework_api("torch")
     TFLM, _, tf_evaluate, *_ = framework_api("tf")
     out = []
     for cell in HIDDEN:
-        path = CKPT / checkpoint_name(cell, "torch")
+        path = ckpt / checkpoint_name(cell, "torch")
         if not path.exists():
             continue
         t = torch_load(TorchLM, path)
@@ -135,12 +144,15 @@ def main() -> None:
     parser.add_argument("--cells", nargs="+", default=list(HIDDEN), choices=list(HIDDEN))
     parser.add_argument("--frameworks", nargs="+", default=["torch", "tf"], choices=["torch", "tf"])
     parser.add_argument("--epochs", type=int, default=TRAIN["epochs"])
+    parser.add_argument("--checkpoint-dir", type=Path, default=CKPT,
+                        help="where to write/read the checkpoints (a scratch folder for trial runs)")
     args = parser.parse_args()
+    args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     corpus = tokenized_shakespeare("char")
     rows = []
     for cell in args.cells:
         for fw in args.frameworks:
-            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs))
+            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs, ckpt=args.checkpoint_dir))
     n_val, n_test = (int((eval_batches(s).y >= 0).sum()) for s in (corpus.validation, corpus.test))
     print(f"\nCharacter LMs on held-out plays (V = {len(corpus.vocab)}; {n_val:,} validation / {n_test:,} test "
           f"characters scored; {args.epochs} epochs of {len(corpus.train):,} training characters; "
@@ -155,14 +167,16 @@ def main() -> None:
         pair = [r["val_loss"] for r in rows if r["cell"] == cell]
         if len(pair) == 2:
             print(f"{cell.upper()}: PyTorch vs TensorFlow validation loss {100 * abs(pair[0] / pair[1] - 1):.1f} % apart")
-    cross = cross_check(corpus)
+    cross = cross_check(corpus, args.checkpoint_dir)
     for c in cross:
         print(f"{c['cell'].upper()}: PyTorch checkpoint evaluated in TensorFlow: val loss {c['val_loss_in_tf']:.3f}")
-    if not args.skip_train and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, train=dict(TRAIN, epochs=args.epochs),
-                                           eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
-        print(f"\nwritten {RESULTS.relative_to(ROOT)}")
+    if not args.skip_train:
+        full = args.checkpoint_dir == CKPT and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}
+        out = RESULTS if full else args.checkpoint_dir / "ch3_quality_partial.json"   # trial runs: next to their checkpoints
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, init=INIT, train=dict(TRAIN, epochs=args.epochs),
+                                       eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
+        print(f"\nwritten {out}")
 
 
 if __name__ == "__main__":
