@@ -10,7 +10,8 @@ epoch, and global-norm gradient clipping.
 
     python benchmarks/ch3_quality.py               # train all six (~55 min on 2 shared CPU cores)
     python benchmarks/ch3_quality.py --skip-train  # evaluate the committed checkpoints (~1 min)
-    python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1   # one quick run
+    python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1 --checkpoint-dir /tmp/ch3   # a trial
+    python benchmarks/ch3_quality.py --skip-train --context    # + how far back each checkpoint reads
 """
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "ch3_quality.json"
 # Hidden sizes chosen for ~355k parameters each (embeddings and output layer included).
 HIDDEN = {"rnn": 530, "lstm": 256, "gru": 300}
 MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
-# Initialisation (llmbook's StackedRNN, both frameworks): U(-1/sqrt(H), 1/sqrt(H)) everywhere, and the
-# LSTM's forget-gate bias starts at 1 (Gers et al. 2000; Keras' unit_forget_bias).
-INIT = dict(uniform="U(-1/sqrt(H), 1/sqrt(H))", lstm_forget_bias=1.0)
+# Initialisation (llmbook's StackedRNN, both frameworks): U(-1/sqrt(H), 1/sqrt(H)) for every weight and
+# bias, as torch.nn. `--forget-bias 1` instead starts the LSTM's forget gate at bias 1 (Gers et al. 2000;
+# Keras' unit_forget_bias): tried, and worse at this budget (chapter 3, "Results").
+INIT = dict(uniform="U(-1/sqrt(H), 1/sqrt(H))", lstm_forget_bias=None)
 TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, last_epoch_lr=1e-3, clip=1.0, epochs=3, seed=0)
 # Evaluation: windows of 256 characters overlapping by 64; those 64 are read as context, not
 # scored, so every scored character has at least 64 characters of history.
@@ -88,7 +90,22 @@ def framework_api(framework: str):
     return CharRNN, fit, evaluate, save_checkpoint, load_checkpoint, count, make_adam, set_lr
 
 
-def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path = CKPT) -> dict:
+def set_forget_bias(model, framework: str, value: float) -> None:
+    """Start a one-layer CharRNN LSTM's forget gate (block 2 of i, f, g|c, o) at bias `value`, in either framework."""
+    H = model.rnn.hidden_dim if framework == "tf" else model.rnn.rnn.hidden_size
+    if framework == "torch":
+        import torch
+        with torch.no_grad():
+            model.rnn.rnn.bias_ih_l0[H:2 * H] = value        # (H,) PyTorch's two biases sum to `value`
+            model.rnn.rnn.bias_hh_l0[H:2 * H] = 0.0          # (H,)
+    else:
+        bias = model.rnn.rnn[0].cell.bias.numpy()            # (4H,)
+        bias[H:2 * H] = value
+        model.rnn.rnn[0].cell.bias.assign(bias)
+
+
+def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path = CKPT,
+        forget_bias: float | None = None) -> dict:
     """Train (or load) one character LM and evaluate it from its saved float16 checkpoint."""
     CharRNN, fit, evaluate, save, load, count, make_adam, set_lr = framework_api(framework)
     config = dict(vocab_size=len(corpus.vocab), hidden_dim=HIDDEN[cell], cell=cell, **MODEL)
@@ -97,6 +114,8 @@ def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path 
     if train:
         llmbook.seed(TRAIN["seed"])
         model = CharRNN(**config)
+        if forget_bias is not None and cell == "lstm":
+            set_forget_bias(model, framework, forget_bias)
         opt = make_adam(model, TRAIN["lr"])            # one optimizer for all epochs
         best, seconds = np.inf, 0.0
         for epoch in range(epochs):
@@ -138,6 +157,22 @@ def cross_check(corpus, ckpt: Path = CKPT) -> list[dict]:
     return out
 
 
+def context_check(corpus, cells, ckpt: Path = CKPT, burn_ins=(64, 32, 16)) -> dict:
+    """Validation loss of each PyTorch checkpoint when every scored character is guaranteed only `burn_in` of context.
+
+    Windows of 2 x burn_in characters, the second half scored: the loss rises as the guarantee
+    shrinks below the distance the model actually reads back.
+    """
+    TorchLM, _, evaluate, _, load, *_ = framework_api("torch")
+    out = {}
+    for cell in cells:
+        model = load(TorchLM, ckpt / checkpoint_name(cell, "torch"))
+        for b in burn_ins:
+            x, y = next_token_windows(corpus.validation, 2 * b, stride=b, burn_in=b)
+            out[cell, b] = evaluate(model, Batches(x, y, 256, shuffle=False))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoints only")
@@ -146,13 +181,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=TRAIN["epochs"])
     parser.add_argument("--checkpoint-dir", type=Path, default=CKPT,
                         help="where to write/read the checkpoints (a scratch folder for trial runs)")
+    parser.add_argument("--forget-bias", type=float, default=None,
+                        help="start the LSTM's forget-gate bias at this value (default: like every other bias)")
+    parser.add_argument("--context", action="store_true",
+                        help="also score the PyTorch checkpoints with 64, 32 and 16 characters of guaranteed context")
+    parser.add_argument("--lr", type=float, default=TRAIN["lr"], help="Adam's learning rate before the last epoch")
     args = parser.parse_args()
+    if (args.forget_bias is not None or args.lr != TRAIN["lr"]) and args.checkpoint_dir == CKPT:
+        parser.error("--forget-bias and --lr are for trials: give a --checkpoint-dir, not the shipped checkpoints' folder")
+    TRAIN["lr"] = args.lr
     args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     corpus = tokenized_shakespeare("char")
     rows = []
     for cell in args.cells:
         for fw in args.frameworks:
-            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs, ckpt=args.checkpoint_dir))
+            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs, ckpt=args.checkpoint_dir,
+                            forget_bias=args.forget_bias))
     n_val, n_test = (int((eval_batches(s).y >= 0).sum()) for s in (corpus.validation, corpus.test))
     print(f"\nCharacter LMs on held-out plays (V = {len(corpus.vocab)}; {n_val:,} validation / {n_test:,} test "
           f"characters scored; {args.epochs} epochs of {len(corpus.train):,} training characters; "
@@ -170,11 +214,17 @@ def main() -> None:
     cross = cross_check(corpus, args.checkpoint_dir)
     for c in cross:
         print(f"{c['cell'].upper()}: PyTorch checkpoint evaluated in TensorFlow: val loss {c['val_loss_in_tf']:.3f}")
+    if args.context:
+        ctx = context_check(corpus, args.cells, args.checkpoint_dir)
+        print("\nPyTorch validation loss with at least 64 / 32 / 16 characters of context:")
+        for cell in args.cells:
+            print(f"  {cell.upper():>4}: " + " / ".join(f"{ctx[cell, b]:.4f}" for b in (64, 32, 16)))
     if not args.skip_train:
         full = args.checkpoint_dir == CKPT and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}
         out = RESULTS if full else args.checkpoint_dir / "ch3_quality_partial.json"   # trial runs: next to their checkpoints
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, init=INIT, train=dict(TRAIN, epochs=args.epochs),
+        init = dict(INIT, lstm_forget_bias=args.forget_bias)
+        out.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, init=init, train=dict(TRAIN, epochs=args.epochs),
                                        eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
         print(f"\nwritten {out}")
 

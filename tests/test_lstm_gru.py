@@ -151,42 +151,6 @@ def test_library_layers_torch_equal_keras_directly():
         assert np.abs(y_t.numpy() - y_f.numpy()).max() <= TOL
 
 
-def test_lstm_forget_bias_starts_at_one_in_every_lstm():
-    """Forget-gate bias 1 (Gers et al. 2000), the other gates random, in all four LSTMs; the twins stay twins."""
-    from llmbook.tf.rnn import StackedRNN as TFStack
-    from llmbook.torch.rnn import StackedRNN as TorchStack
-    llmbook.seed(0)
-    blocks = lambda b: [np.asarray(b)[k * H:(k + 1) * H] for k in range(4)]   # noqa: E731  i, f, g|c, o
-    t, f = TorchStack(E, H, num_layers=2, cell="lstm", bidirectional=True).eval(), \
-        TFStack(E, H, num_layers=2, cell="lstm", bidirectional=True)
-    sums = [(getattr(t.rnn, f"bias_ih{s}") + getattr(t.rnn, f"bias_hh{s}")).detach().numpy()
-            for s in ("_l0", "_l0_reverse", "_l1", "_l1_reverse")]
-    keras_biases = [d.cell.bias.numpy() for layer in f.rnn for d in (layer.forward_layer, layer.backward_layer)]
-    for bias, limit in [(b, 2 / np.sqrt(H)) for b in sums] + [(b, 1 / np.sqrt(H)) for b in keras_biases]:
-        i, forget, g, o = blocks(bias)        # PyTorch's sum of two U(-k, k) biases lies in (-2k, 2k)
-        np.testing.assert_array_equal(forget, np.ones(H, np.float32), err_msg="forget-gate bias must start at 1")
-        for other in (i, g, o):
-            assert 0 < np.abs(other).max() <= limit, "the other gates keep their random initialisation"
-    for module in (torch_lstm, tf_lstm):
-        cell = module.LSTMFromScratch(E, H).cell
-        np.testing.assert_array_equal(np.asarray(cell.b_f.detach() if module is torch_lstm else cell.b_f), np.ones(H))
-        assert np.abs(np.asarray(cell.b_i.detach() if module is torch_lstm else cell.b_i)).max() <= 1 / np.sqrt(H)
-    # copied across, the twins compute the same thing, and the forget gates start mostly open
-    torch_to_tf(t, f)
-    with torch.no_grad():
-        y_t, _ = t(torch.as_tensor(seq()))
-    y_f, _ = f(seq())
-    assert np.abs(y_t.numpy() - y_f.numpy()).max() <= TOL
-    llmbook.seed(0)
-    scratch_t, scratch_f = torch_lstm.LSTMFromScratch(E, H), tf_lstm.LSTMFromScratch(E, H)
-    torch_to_tf(scratch_t, scratch_f)
-    with torch.no_grad():
-        _, _, gates_t = scratch_t(torch.as_tensor(seq()), return_gates=True)
-    _, _, gates_f = scratch_f(seq(), return_gates=True)
-    assert np.abs(gates_t["f"].numpy() - gates_f["f"].numpy()).max() <= TOL
-    assert gates_t["f"].mean() > 0.65 > gates_t["i"].mean(), "sigma(1 + ...) ~ 0.73 vs sigma(0 + ...) ~ 0.5"
-
-
 def test_cnn_encoder_twins():
     llmbook.seed(0)
     t = torch_cnn.CNNEncoder(V, E, 4, widths=(2, 3)).eval()

@@ -33,8 +33,7 @@ class LSTMCellFromScratch(keras.layers.Layer):
         for g in GATES:
             setattr(self, f"W_{g}", self.add_weight(shape=(input_dim, hidden_dim), initializer=init, name=f"W_{g}"))   # (E, H)
             setattr(self, f"U_{g}", self.add_weight(shape=(hidden_dim, hidden_dim), initializer=init, name=f"U_{g}"))  # (H, H)
-            b_init = "ones" if g == "f" else init      # forget bias 1: start out remembering (Gers et al. 2000)
-            setattr(self, f"b_{g}", self.add_weight(shape=(hidden_dim,), initializer=b_init, name=f"b_{g}"))           # (H,)
+            setattr(self, f"b_{g}", self.add_weight(shape=(hidden_dim,), initializer=init, name=f"b_{g}"))             # (H,)
         self.built = True
 
     def _affine(self, g: str, x, h):

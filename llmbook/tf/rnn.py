@@ -76,8 +76,7 @@ class StackedRNN(keras.layers.Layer):
     Inputs and states are laid out as in `torch.nn.RNN`: outputs (B, T, D H), states (L D, B, H)
     ordered layer by layer, forward before backward (an (h, c) pair for the LSTM). Every weight and
     bias starts from U(-1/sqrt(H), 1/sqrt(H)), as in the PyTorch twin, instead of Keras' defaults
-    (Glorot and orthogonal kernels, zero biases): the twins then train alike. Both keep Keras' one
-    default that matters for the LSTM, forget-gate bias 1 (`unit_forget_bias=True`).
+    (Glorot and orthogonal kernels, zero biases, forget-gate bias 1): the twins then train alike.
     """
 
     def __init__(self, input_dim: int, hidden_dim: int, num_layers: int = 1, cell: str = "rnn",
@@ -89,7 +88,7 @@ class StackedRNN(keras.layers.Layer):
         layer = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
         self.rnn = []
         init = dict(kernel_initializer=_uniform(hidden_dim), recurrent_initializer=_uniform(hidden_dim),
-                    bias_initializer=_uniform(hidden_dim), **({"unit_forget_bias": True} if cell == "lstm" else {}))
+                    bias_initializer=_uniform(hidden_dim), **({"unit_forget_bias": False} if cell == "lstm" else {}))
         for _ in range(num_layers):
             rnn = layer(hidden_dim, return_sequences=True, return_state=True, **init)
             self.rnn.append(keras.layers.Bidirectional(rnn) if bidirectional else rnn)

@@ -34,8 +34,6 @@ class LSTMCellFromScratch(nn.Module):
             setattr(self, f"W_{g}", _uniform(input_dim, hidden_dim, hidden=hidden_dim))   # (E, H)
             setattr(self, f"U_{g}", _uniform(hidden_dim, hidden_dim, hidden=hidden_dim))  # (H, H)
             setattr(self, f"b_{g}", _uniform(hidden_dim, hidden=hidden_dim))              # (H,)
-        with torch.no_grad():
-            self.b_f.fill_(1.0)                        # (H,) forget bias 1: start out remembering (Gers et al. 2000)
 
     def _affine(self, g: str, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         return x @ getattr(self, f"W_{g}") + h @ getattr(self, f"U_{g}") + getattr(self, f"b_{g}")  # (B, H)

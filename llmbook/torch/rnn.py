@@ -69,26 +69,8 @@ class RNNFromScratch(nn.Module):
         return self
 
 
-def unit_forget_bias(lstm: nn.LSTM) -> nn.LSTM:
-    """Start every forget gate of an `nn.LSTM` at bias 1 (b_ih = 1, b_hh = 0), as Keras' `unit_forget_bias`.
-
-    Gers et al. (2000) and Jozefowicz et al. (2015): with f_t = sigma(1 + ...) ~ 0.73 instead of
-    ~0.5 the cell state starts out remembering, and gradients reach further back early in training.
-    """
-    H = lstm.hidden_size
-    with torch.no_grad():
-        for name, tensor in lstm.named_parameters():
-            if name.startswith("bias_"):
-                tensor[H:2 * H] = 1.0 if name.startswith("bias_ih") else 0.0   # (H,) the f block of i, f, g, o
-    return lstm
-
-
 class StackedRNN(nn.Module):
-    """`nn.RNN` / `nn.LSTM` / `nn.GRU` with L layers, optionally bidirectional, batch first.
-
-    An LSTM starts with forget-gate bias 1 (see `unit_forget_bias`); everything else keeps torch.nn's
-    initialisation U(-1/sqrt(H), 1/sqrt(H)).
-    """
+    """`nn.RNN` / `nn.LSTM` / `nn.GRU` with L layers, optionally bidirectional, batch first."""
 
     def __init__(self, input_dim: int, hidden_dim: int, num_layers: int = 1, cell: str = "rnn",
                  bidirectional: bool = False, dropout: float = 0.0):
@@ -98,8 +80,6 @@ class StackedRNN(nn.Module):
         layer = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
         self.rnn = layer(input_dim, hidden_dim, num_layers=num_layers, batch_first=True,
                          bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
-        if cell == "lstm":
-            unit_forget_bias(self.rnn)
 
     def forward(self, x: torch.Tensor, state=None):
         """Top-layer outputs (B, T, D H) and the final state (L D, B, H) (an (h, c) pair for the LSTM)."""
