@@ -38,7 +38,7 @@ HIDDEN = {"rnn": 530, "lstm": 256, "gru": 300}
 MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
 # Initialisation (llmbook's StackedRNN, both frameworks): U(-1/sqrt(H), 1/sqrt(H)) for every weight and
 # bias, as torch.nn. `--forget-bias 1` instead starts the LSTM's forget gate at bias 1 (Gers et al. 2000;
-# Keras' unit_forget_bias): tried, and worse at this budget (chapter 3, "Results").
+# Keras' unit_forget_bias): tried, and worse at this budget (chapter 3, "Why not the LSTM, and what we tried").
 INIT = dict(uniform="U(-1/sqrt(H), 1/sqrt(H))", lstm_forget_bias=None)
 TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, last_epoch_lr=1e-3, clip=1.0, epochs=3, seed=0)
 # Evaluation: windows of 256 characters overlapping by 64; those 64 are read as context, not
@@ -221,7 +221,8 @@ def main() -> None:
             print(f"  {cell.upper():>4}: " + " / ".join(f"{ctx[cell, b]:.4f}" for b in (64, 32, 16)))
     if not args.skip_train:
         full = args.checkpoint_dir == CKPT and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}
-        out = RESULTS if full else args.checkpoint_dir / "ch3_quality_partial.json"   # trial runs: next to their checkpoints
+        trial_dir = RESULTS.parent if args.checkpoint_dir == CKPT else args.checkpoint_dir   # trials: next to their checkpoints
+        out = RESULTS if full else trial_dir / "ch3_quality_partial.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         init = dict(INIT, lstm_forget_bias=args.forget_bias)
         out.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, init=init, train=dict(TRAIN, epochs=args.epochs),
