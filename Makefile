@@ -41,6 +41,7 @@ grade: $(STAMP)
 benchmarks: $(STAMP)
 	$(PY) benchmarks/notebook_times.py
 	$(PY) benchmarks/ch1_quality.py --skip-train
+	$(PY) benchmarks/ch3_quality.py --skip-train
 
 clean:
 	rm -rf _build

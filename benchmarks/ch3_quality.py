@@ -10,7 +10,8 @@ epoch, and global-norm gradient clipping.
 
     python benchmarks/ch3_quality.py               # train all six (~55 min on 2 shared CPU cores)
     python benchmarks/ch3_quality.py --skip-train  # evaluate the committed checkpoints (~1 min)
-    python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1   # one quick run
+    python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1 --checkpoint-dir /tmp/ch3   # a trial
+    python benchmarks/ch3_quality.py --skip-train --context    # + how far back each checkpoint reads
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "ch3_quality.json"
 # Hidden sizes chosen for ~355k parameters each (embeddings and output layer included).
 HIDDEN = {"rnn": 530, "lstm": 256, "gru": 300}
 MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
+# Initialisation (llmbook's StackedRNN, both frameworks): U(-1/sqrt(H), 1/sqrt(H)) for every weight and
+# bias, as torch.nn. `--forget-bias 1` instead starts the LSTM's forget gate at bias 1 (Gers et al. 2000;
+# Keras' unit_forget_bias): tried, and worse at this budget (chapter 3, "Why not the LSTM, and what we tried").
+INIT = dict(uniform="U(-1/sqrt(H), 1/sqrt(H))", lstm_forget_bias=None)
 TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, last_epoch_lr=1e-3, clip=1.0, epochs=3, seed=0)
 # Evaluation: windows of 256 characters overlapping by 64; those 64 are read as context, not
 # scored, so every scored character has at least 64 characters of history.
@@ -53,8 +58,10 @@ def checkpoint_name(cell: str, framework: str) -> str:
 
 def framework_api(framework: str):
     """(CharRNN, fit, evaluate, save, load, n_params, make_adam, set_lr) of one framework."""
+    threads = int(os.environ["OMP_NUM_THREADS"])
     if framework == "torch":
         import torch
+        torch.set_num_threads(threads)
         from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.torch.rnn import CharRNN
         from llmbook.torch.train import evaluate, fit
@@ -67,6 +74,10 @@ def framework_api(framework: str):
     else:
         import keras
         from llmbook.tf import tensorflow as tf
+        if not getattr(framework_api, "tf_threads_set", False):   # settable once, before TF runs anything
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+            framework_api.tf_threads_set = True
         from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.tf.rnn import CharRNN
         tf.get_logger().setLevel("ERROR")     # evaluate() traces a tf.function per call: no retracing advice
@@ -79,15 +90,32 @@ def framework_api(framework: str):
     return CharRNN, fit, evaluate, save_checkpoint, load_checkpoint, count, make_adam, set_lr
 
 
-def run(cell: str, framework: str, corpus, train: bool, epochs: int) -> dict:
+def set_forget_bias(model, framework: str, value: float) -> None:
+    """Start a one-layer CharRNN LSTM's forget gate (block 2 of i, f, g|c, o) at bias `value`, in either framework."""
+    H = model.rnn.hidden_dim if framework == "tf" else model.rnn.rnn.hidden_size
+    if framework == "torch":
+        import torch
+        with torch.no_grad():
+            model.rnn.rnn.bias_ih_l0[H:2 * H] = value        # (H,) PyTorch's two biases sum to `value`
+            model.rnn.rnn.bias_hh_l0[H:2 * H] = 0.0          # (H,)
+    else:
+        bias = model.rnn.rnn[0].cell.bias.numpy()            # (4H,)
+        bias[H:2 * H] = value
+        model.rnn.rnn[0].cell.bias.assign(bias)
+
+
+def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path = CKPT,
+        forget_bias: float | None = None) -> dict:
     """Train (or load) one character LM and evaluate it from its saved float16 checkpoint."""
     CharRNN, fit, evaluate, save, load, count, make_adam, set_lr = framework_api(framework)
     config = dict(vocab_size=len(corpus.vocab), hidden_dim=HIDDEN[cell], cell=cell, **MODEL)
-    path = CKPT / checkpoint_name(cell, framework)
+    path = ckpt / checkpoint_name(cell, framework)
     seconds, history = None, []
     if train:
         llmbook.seed(TRAIN["seed"])
         model = CharRNN(**config)
+        if forget_bias is not None and cell == "lstm":
+            set_forget_bias(model, framework, forget_bias)
         opt = make_adam(model, TRAIN["lr"])            # one optimizer for all epochs
         best, seconds = np.inf, 0.0
         for epoch in range(epochs):
@@ -112,14 +140,14 @@ def run(cell: str, framework: str, corpus, train: bool, epochs: int) -> dict:
                 train_s=seconds, history=history, checkpoint_kb=path.stat().st_size / 1024)
 
 
-def cross_check(corpus) -> list[dict]:
+def cross_check(corpus, ckpt: Path = CKPT) -> list[dict]:
     """Each PyTorch checkpoint evaluated in TensorFlow through llmbook.parity: the same loss."""
     from llmbook.parity import torch_to_tf
     TorchLM, _, _, _, torch_load, *_ = framework_api("torch")
     TFLM, _, tf_evaluate, *_ = framework_api("tf")
     out = []
     for cell in HIDDEN:
-        path = CKPT / checkpoint_name(cell, "torch")
+        path = ckpt / checkpoint_name(cell, "torch")
         if not path.exists():
             continue
         t = torch_load(TorchLM, path)
@@ -129,18 +157,46 @@ def cross_check(corpus) -> list[dict]:
     return out
 
 
+def context_check(corpus, cells, ckpt: Path = CKPT, burn_ins=(64, 32, 16)) -> dict:
+    """Validation loss of each PyTorch checkpoint when every scored character is guaranteed only `burn_in` of context.
+
+    Windows of 2 x burn_in characters, the second half scored: the loss rises as the guarantee
+    shrinks below the distance the model actually reads back.
+    """
+    TorchLM, _, evaluate, _, load, *_ = framework_api("torch")
+    out = {}
+    for cell in cells:
+        model = load(TorchLM, ckpt / checkpoint_name(cell, "torch"))
+        for b in burn_ins:
+            x, y = next_token_windows(corpus.validation, 2 * b, stride=b, burn_in=b)
+            out[cell, b] = evaluate(model, Batches(x, y, 256, shuffle=False))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoints only")
     parser.add_argument("--cells", nargs="+", default=list(HIDDEN), choices=list(HIDDEN))
     parser.add_argument("--frameworks", nargs="+", default=["torch", "tf"], choices=["torch", "tf"])
     parser.add_argument("--epochs", type=int, default=TRAIN["epochs"])
+    parser.add_argument("--checkpoint-dir", type=Path, default=CKPT,
+                        help="where to write/read the checkpoints (a scratch folder for trial runs)")
+    parser.add_argument("--forget-bias", type=float, default=None,
+                        help="start the LSTM's forget-gate bias at this value (default: like every other bias)")
+    parser.add_argument("--context", action="store_true",
+                        help="also score the PyTorch checkpoints with 64, 32 and 16 characters of guaranteed context")
+    parser.add_argument("--lr", type=float, default=TRAIN["lr"], help="Adam's learning rate before the last epoch")
     args = parser.parse_args()
+    if (args.forget_bias is not None or args.lr != TRAIN["lr"]) and args.checkpoint_dir == CKPT:
+        parser.error("--forget-bias and --lr are for trials: give a --checkpoint-dir, not the shipped checkpoints' folder")
+    TRAIN["lr"] = args.lr
+    args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     corpus = tokenized_shakespeare("char")
     rows = []
     for cell in args.cells:
         for fw in args.frameworks:
-            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs))
+            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs, ckpt=args.checkpoint_dir,
+                            forget_bias=args.forget_bias))
     n_val, n_test = (int((eval_batches(s).y >= 0).sum()) for s in (corpus.validation, corpus.test))
     print(f"\nCharacter LMs on held-out plays (V = {len(corpus.vocab)}; {n_val:,} validation / {n_test:,} test "
           f"characters scored; {args.epochs} epochs of {len(corpus.train):,} training characters; "
@@ -155,14 +211,23 @@ def main() -> None:
         pair = [r["val_loss"] for r in rows if r["cell"] == cell]
         if len(pair) == 2:
             print(f"{cell.upper()}: PyTorch vs TensorFlow validation loss {100 * abs(pair[0] / pair[1] - 1):.1f} % apart")
-    cross = cross_check(corpus)
+    cross = cross_check(corpus, args.checkpoint_dir)
     for c in cross:
         print(f"{c['cell'].upper()}: PyTorch checkpoint evaluated in TensorFlow: val loss {c['val_loss_in_tf']:.3f}")
-    if not args.skip_train and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, train=dict(TRAIN, epochs=args.epochs),
-                                           eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
-        print(f"\nwritten {RESULTS.relative_to(ROOT)}")
+    if args.context:
+        ctx = context_check(corpus, args.cells, args.checkpoint_dir)
+        print("\nPyTorch validation loss with at least 64 / 32 / 16 characters of context:")
+        for cell in args.cells:
+            print(f"  {cell.upper():>4}: " + " / ".join(f"{ctx[cell, b]:.4f}" for b in (64, 32, 16)))
+    if not args.skip_train:
+        full = args.checkpoint_dir == CKPT and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}
+        trial_dir = RESULTS.parent if args.checkpoint_dir == CKPT else args.checkpoint_dir   # trials: next to their checkpoints
+        out = RESULTS if full else trial_dir / "ch3_quality_partial.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        init = dict(INIT, lstm_forget_bias=args.forget_bias)
+        out.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, init=init, train=dict(TRAIN, epochs=args.epochs),
+                                       eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
+        print(f"\nwritten {out}")
 
 
 if __name__ == "__main__":
