@@ -38,11 +38,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 # The recipes, shared by both frameworks.
 DATES_MODEL = dict(d_model=64, num_heads=4, num_encoder_layers=2, num_decoder_layers=2, d_ff=128, dropout=0.1,
                    max_len=64)
-DATES_TRAIN = dict(batch_size=64, peak_lr=2e-3, warmup=300, label_smoothing=0.1, epochs=4, budget_min=6, seed=0,
+DATES_TRAIN = dict(batch_size=128, peak_lr=2e-3, warmup=200, label_smoothing=0.1, epochs=8, budget_min=9, seed=0,
                    max_len=12)
 ENDE_MODEL = dict(d_model=96, num_heads=4, num_encoder_layers=3, num_decoder_layers=2, d_ff=256, dropout=0.2,
                   max_len=128)
-ENDE_TRAIN = dict(batch_size=64, peak_lr=1e-3, warmup=600, label_smoothing=0.1, epochs=40, budget_min=17, seed=0,
+ENDE_TRAIN = dict(batch_size=128, peak_lr=1.5e-3, warmup=400, label_smoothing=0.1, epochs=60, budget_min=22, seed=0,
                   max_len=50)
 ALPHA = 0.6                                     # length normalisation of beam search, as in chapter 4
 BEAMS = (1, 2, 4, 8)

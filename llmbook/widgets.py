@@ -48,3 +48,46 @@ def text_html(text: str, label: str = "") -> str:
     """Preformatted text with an optional bold label, HTML-escaped."""
     head = f"<b>{html.escape(label)}</b><br>" if label else ""
     return f"<div style='margin-top:6px'>{head}<pre style='white-space:pre-wrap;margin:0'>{html.escape(text)}</pre></div>"
+
+
+def frame_selector(frames: Mapping[tuple, str], names: Sequence[str], missing: str = "(no such frame)") -> widgets.VBox:
+    """One dropdown per axis of `frames` (keyed by tuples of labels, one per name) over precomputed HTML frames.
+
+    The frames sit in nested `widgets.Stack`s, one level per axis; every stack of a level is linked to that
+    level's dropdown with `widgets.jslink`, so any combination shows without a kernel (static book too).
+    Combinations absent from `frames` show `missing`.
+    """
+    if not frames:
+        raise ValueError("frame_selector needs at least one frame")
+    if any(len(key) != len(names) for key in frames):
+        raise ValueError(f"every key of frames needs {len(names)} labels, one per name in {list(names)}")
+    axes = [list(dict.fromkeys(key[i] for key in frames)) for i in range(len(names))]
+    first = next(iter(frames))
+    pickers = [widgets.Dropdown(options=[str(o) for o in opts], index=opts.index(first[i]), description=str(name),
+                                style={"description_width": "initial"}, layout=widgets.Layout(width="auto"))
+               for i, (name, opts) in enumerate(zip(names, axes))]
+
+    def level(prefix: tuple) -> widgets.Widget:
+        depth = len(prefix)
+        if depth == len(names):
+            return widgets.HTML(frames.get(prefix, f"<p><i>{html.escape(missing)}</i></p>"))
+        stack = widgets.Stack([level(prefix + (o,)) for o in axes[depth]], selected_index=pickers[depth].index)
+        widgets.jslink((pickers[depth], "index"), (stack, "selected_index"))
+        return stack
+
+    return widgets.VBox([widgets.HBox(pickers), level(())])
+
+
+def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str = "", cell_px: int = 20) -> str:
+    """A (rows x cols) matrix of weights in [0, 1] as a self-contained HTML table shaded by value."""
+    if len(weights) != len(rows) or any(len(r) != len(cols) for r in weights):
+        raise ValueError(f"heatmap_html: weights must be {len(rows)} x {len(cols)} to match the labels")
+    style = (f"<style>.llmbook-hm td{{width:{cell_px}px;height:{cell_px}px;padding:0;border:1px solid #eee}}"
+             ".llmbook-hm th{font-weight:normal;font-family:monospace;font-size:11px;padding:1px 3px}</style>")
+    head = "".join(f"<th style='writing-mode:vertical-rl'>{html.escape(str(c))}</th>" for c in cols)
+    body = []
+    for label, row in zip(rows, weights):
+        tds = "".join(f"<td style='background:rgba(31,80,160,{min(max(float(v), 0.0), 1.0):.2f})'></td>" for v in row)
+        body.append(f"<tr><th style='text-align:right'>{html.escape(str(label))}</th>{tds}</tr>")
+    caption = f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>" if title else ""
+    return f"{style}<table class='llmbook-hm' style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"

@@ -65,6 +65,7 @@ class MultiHeadAttention(nn.Module):
         self.W_v = nn.Linear(d_model, d_model)
         self.W_o = nn.Linear(d_model, d_model)
         self.drop = nn.Dropout(dropout)
+        self.fused = False   # True: torch's F.scaled_dot_product_attention (flash/memory-efficient kernels), no weights
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, h, L, d_k)."""
@@ -84,7 +85,11 @@ class MultiHeadAttention(nn.Module):
         B, T, _ = query.shape
         q = self.split(self.W_q(query))                                    # (B, h, T, d_k)
         k, v = kv if kv is not None else self.keys_values(key, value)      # (B, h, S, d_k) each
-        out, weights = scaled_dot_product_attention(q, k, v, attn_mask, self.drop)  # (B, h, T, d_k), (B, h, T, S)
+        if self.fused:                                                     # same maths, one fused kernel
+            p = self.drop.p if self.training else 0.0
+            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p), None   # (B, h, T, d_k)
+        else:
+            out, weights = scaled_dot_product_attention(q, k, v, attn_mask, self.drop)  # (B, h, T, d_k), (B, h, T, S)
         out = out.transpose(1, 2).reshape(B, T, self.d_model)              # (B, T, h, d_k) -> (B, T, D): concat heads
         return self.W_o(out), weights                                      # (B, T, D), (B, h, T, S)
 
