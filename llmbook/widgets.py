@@ -78,16 +78,18 @@ def frame_selector(frames: Mapping[tuple, str], names: Sequence[str], missing: s
     return widgets.VBox([widgets.HBox(pickers), level(())])
 
 
-def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str = "", cell_px: int = 20) -> str:
-    """A (rows x cols) matrix of weights in [0, 1] as a self-contained HTML table shaded by value."""
+def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str = "", cell_px: int = 18) -> str:
+    """A (rows x cols) matrix of weights in [0, 1] as a self-contained HTML table, shaded in 11 steps (0, 0.1, .., 1)."""
     if len(weights) != len(rows) or any(len(r) != len(cols) for r in weights):
         raise ValueError(f"heatmap_html: weights must be {len(rows)} x {len(cols)} to match the labels")
+    shades = "".join(f".llmbook-hm .w{i}{{background:rgba(31,80,160,{i / 10:.1f})}}" for i in range(11))
     style = (f"<style>.llmbook-hm td{{width:{cell_px}px;height:{cell_px}px;padding:0;border:1px solid #eee}}"
-             ".llmbook-hm th{font-weight:normal;font-family:monospace;font-size:11px;padding:1px 3px}</style>")
+             ".llmbook-hm th{font-weight:normal;font-family:monospace;font-size:11px;padding:1px 3px}"
+             f"{shades}</style>")
     head = "".join(f"<th style='writing-mode:vertical-rl'>{html.escape(str(c))}</th>" for c in cols)
     body = []
     for label, row in zip(rows, weights):
-        tds = "".join(f"<td style='background:rgba(31,80,160,{min(max(float(v), 0.0), 1.0):.2f})'></td>" for v in row)
+        tds = "".join(f"<td class=w{int(round(10 * min(max(float(v), 0.0), 1.0)))}></td>" for v in row)
         body.append(f"<tr><th style='text-align:right'>{html.escape(str(label))}</th>{tds}</tr>")
     caption = f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>" if title else ""
     return f"{style}<table class='llmbook-hm' style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"
