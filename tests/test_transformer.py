@@ -316,15 +316,16 @@ def test_fit_applies_schedule_and_smoothing(framework):
     llmbook.seed(0)
     src, tgt = batch(B=8, seed=8)
     data = [((src, tgt), tgt)] * 3
+    small = dict(SIZES, num_encoder_layers=1, num_decoder_layers=1)   # a smaller graph for TF to trace
     if framework == "torch":
-        model = torch_tr.Transformer(**SIZES)
+        model = torch_tr.Transformer(**small)
         opt = torch.optim.Adam(model.parameters())
         hist = torch_train.fit(model, data, epochs=2, optimizer=opt, schedule=lambda s: 1e-3 * s,
                                label_smoothing=0.1, ignore_index=PAD_ID, progress=False)
         lr = opt.param_groups[0]["lr"]
     else:
         import keras
-        model = tf_tr.Transformer(**SIZES)
+        model = tf_tr.Transformer(**small)
         opt = keras.optimizers.Adam()
         hist = tf_train.fit(model, data, epochs=2, optimizer=opt, schedule=lambda s: 1e-3 * s,
                             label_smoothing=0.1, ignore_index=PAD_ID, progress=False)
@@ -375,6 +376,7 @@ def test_fused_torch_attention_gives_the_same_model_output(models):
     assert np.abs(fused - plain).max() <= 1e-5
 
 
+@pytest.mark.filterwarnings("ignore:Widget.widgets is deprecated")
 def test_frame_selector_links_every_level_to_its_dropdown():
     import ipywidgets as widgets
     from llmbook.widgets import frame_selector, heatmap_html
