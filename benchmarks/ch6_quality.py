@@ -228,8 +228,10 @@ def main() -> None:
     parser.add_argument("--budget-min", type=float, default=None,
                         help="wall-clock training budget per checkpoint in minutes (default: the recipe's)")
     args = parser.parse_args()
-    if args.budget_min is not None:
-        DATES_TRAIN["budget_min"] = ENDE_TRAIN["budget_min"] = args.budget_min
+    if args.budget_min is not None:          # only for the tasks trained now
+        for task, recipe in (("dates", DATES_TRAIN), ("ende", ENDE_TRAIN)):
+            if task in args.tasks:
+                recipe["budget_min"] = args.budget_min
     do_train = not args.skip_train
     rows = []
     for fw in args.frameworks:

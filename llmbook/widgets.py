@@ -67,11 +67,15 @@ def frame_selector(frames: Mapping[tuple, str], names: Sequence[str], missing: s
                                 style={"description_width": "initial"}, layout=widgets.Layout(width="auto"))
                for i, (name, opts) in enumerate(zip(names, axes))]
 
+    layout = widgets.Layout()                                  # shared: one model, not one per frame
+    style = widgets.HTML().style                               # likewise one HTMLStyle model
+
     def level(prefix: tuple) -> widgets.Widget:
         depth = len(prefix)
         if depth == len(names):
-            return widgets.HTML(frames.get(prefix, f"<p><i>{html.escape(missing)}</i></p>"))
-        stack = widgets.Stack([level(prefix + (o,)) for o in axes[depth]], selected_index=pickers[depth].index)
+            return widgets.HTML(frames.get(prefix, f"<p><i>{html.escape(missing)}</i></p>"), layout=layout, style=style)
+        stack = widgets.Stack([level(prefix + (o,)) for o in axes[depth]], selected_index=pickers[depth].index,
+                              layout=layout)
         widgets.jslink((pickers[depth], "index"), (stack, "selected_index"))
         return stack
 
@@ -89,7 +93,7 @@ def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str =
     head = "".join(f"<th style='writing-mode:vertical-rl'>{html.escape(str(c))}</th>" for c in cols)
     body = []
     for label, row in zip(rows, weights):
-        tds = "".join(f"<td class=w{int(round(10 * min(max(float(v), 0.0), 1.0)))}></td>" for v in row)
+        tds = "".join(f"<td class=w{int(round(10 * min(max(float(v), 0.0), 1.0)))}>" for v in row)   # </td> is optional
         body.append(f"<tr><th style='text-align:right'>{html.escape(str(label))}</th>{tds}</tr>")
     caption = f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>" if title else ""
     return f"{style}<table class='llmbook-hm' style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"

@@ -391,6 +391,6 @@ def test_frame_selector_links_every_level_to_its_dropdown():
     links = [w for w in widgets.Widget.widgets.values() if type(w).__name__ == "Link"
              and w.source[0] in pickers]
     assert len(links) == 1 + 2 + 4                                # one per stack: 1 + 2 + 2*2
-    assert "class=w10" in frames[("s1", "enc", "h1")] and "class=w0" in frames[("s1", "enc", "h1")]
+    assert "class=w10>" in frames[("s1", "enc", "h1")] and "class=w0>" in frames[("s1", "enc", "h1")]
     with pytest.raises(ValueError, match="labels"):
         frame_selector({("a",): "x"}, ["one", "two"])
