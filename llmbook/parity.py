@@ -257,3 +257,54 @@ def _attention_decoder(tm, fm):
 @pair("Seq2SeqAttention")
 def _seq2seq_attention(tm, fm):
     return [*_bi_encoder(tm.encoder, fm.encoder), *_attention_decoder(tm.decoder, fm.decoder)]
+
+# Chapter 6: the Transformer (from-scratch layers: Linear <-> Dense, LayerNorm <-> LayerNormalization).
+
+
+def _linear(dense, linear) -> list:
+    return [(dense.kernel, linear.weight, True), (dense.bias, linear.bias, False)]
+
+
+def _layer_norm(keras_norm, torch_norm) -> list:
+    return [(keras_norm.gamma, torch_norm.weight, False), (keras_norm.beta, torch_norm.bias, False)]
+
+
+@pair("MultiHeadAttention")
+def _mha(tm, fm):
+    return [t for n in ("W_q", "W_k", "W_v", "W_o") for t in _linear(getattr(fm, n), getattr(tm, n))]
+
+
+@pair("FeedForward")
+def _feed_forward(tm, fm):
+    return _linear(fm.lin1, tm.lin1) + _linear(fm.lin2, tm.lin2)
+
+
+@pair("PositionalEncoding")
+def _positions(tm, fm):
+    return [(fm.table, tm.table, False)] if tm.learned else []
+
+
+@pair("EncoderLayer")
+def _encoder_layer(tm, fm):
+    return (_mha(tm.self_attn, fm.self_attn) + _feed_forward(tm.ff, fm.ff)
+            + _layer_norm(fm.norm1, tm.norm1) + _layer_norm(fm.norm2, tm.norm2))
+
+
+@pair("DecoderLayer")
+def _decoder_layer(tm, fm):
+    return (_mha(tm.self_attn, fm.self_attn) + _mha(tm.cross_attn, fm.cross_attn) + _feed_forward(tm.ff, fm.ff)
+            + _layer_norm(fm.norm1, tm.norm1) + _layer_norm(fm.norm2, tm.norm2) + _layer_norm(fm.norm3, tm.norm3))
+
+
+def _stack(tm, fm, layer_fn) -> list:
+    if len(tm.layers) != len(fm.layers_):
+        raise ValueError(f"{type(tm).__name__}: {len(tm.layers)} PyTorch layers but {len(fm.layers_)} TensorFlow ones")
+    out = [(fm.embed.embeddings, tm.embed.weight, False), *_positions(tm.pos, fm.pos)]
+    for tl, fl in zip(tm.layers, fm.layers_):
+        out += layer_fn(tl, fl)
+    return out + _layer_norm(fm.norm, tm.norm)
+
+
+@pair("Transformer")
+def _transformer(tm, fm):
+    return [*_stack(tm.encoder, fm.encoder, _encoder_layer), *_stack(tm.decoder, fm.decoder, _decoder_layer)]

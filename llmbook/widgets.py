@@ -86,3 +86,52 @@ def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str =
     return (f"<table style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"
             "<div style='font-size:small;color:#555'>rows: output tokens; columns: source tokens; "
             "hover a cell or an output token for the weights</div>")
+
+
+def frame_selector(frames: Mapping[tuple, str], names: Sequence[str], missing: str = "(no such frame)") -> widgets.VBox:
+    """One dropdown per axis of `frames` (keyed by tuples of labels, one per name) over precomputed HTML frames.
+
+    The frames sit in nested `widgets.Stack`s, one level per axis; every stack of a level is linked to that
+    level's dropdown with `widgets.jslink`, so any combination shows without a kernel (static book too).
+    Combinations absent from `frames` show `missing`.
+    """
+    if not frames:
+        raise ValueError("frame_selector needs at least one frame")
+    if any(len(key) != len(names) for key in frames):
+        raise ValueError(f"every key of frames needs {len(names)} labels, one per name in {list(names)}")
+    axes = [list(dict.fromkeys(key[i] for key in frames)) for i in range(len(names))]
+    first = next(iter(frames))
+    pickers = [widgets.Dropdown(options=[str(o) for o in opts], index=opts.index(first[i]), description=str(name),
+                                style={"description_width": "initial"}, layout=widgets.Layout(width="auto"))
+               for i, (name, opts) in enumerate(zip(names, axes))]
+
+    layout = widgets.Layout()                                  # shared: one model, not one per frame
+    style = widgets.HTML().style                               # likewise one HTMLStyle model
+
+    def level(prefix: tuple) -> widgets.Widget:
+        depth = len(prefix)
+        if depth == len(names):
+            return widgets.HTML(frames.get(prefix, f"<p><i>{html.escape(missing)}</i></p>"), layout=layout, style=style)
+        stack = widgets.Stack([level(prefix + (o,)) for o in axes[depth]], selected_index=pickers[depth].index,
+                              layout=layout)
+        widgets.jslink((pickers[depth], "index"), (stack, "selected_index"))
+        return stack
+
+    return widgets.VBox([widgets.HBox(pickers), level(())])
+
+
+def shaded_heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str = "", cell_px: int = 18) -> str:
+    """A compact `heatmap_html` for explorers with hundreds of frames: 11 shading classes, no hover text."""
+    if len(weights) != len(rows) or any(len(r) != len(cols) for r in weights):
+        raise ValueError(f"shaded_heatmap_html: weights must be {len(rows)} x {len(cols)} to match the labels")
+    shades = "".join(f".llmbook-hm .w{i}{{background:rgba(31,80,160,{i / 10:.1f})}}" for i in range(11))
+    style = (f"<style>.llmbook-hm td{{width:{cell_px}px;height:{cell_px}px;padding:0;border:1px solid #eee}}"
+             ".llmbook-hm th{font-weight:normal;font-family:monospace;font-size:11px;padding:1px 3px}"
+             f"{shades}</style>")
+    head = "".join(f"<th style='writing-mode:vertical-rl'>{html.escape(str(c))}</th>" for c in cols)
+    body = []
+    for label, row in zip(rows, weights):
+        tds = "".join(f"<td class=w{int(round(10 * min(max(float(v), 0.0), 1.0)))}>" for v in row)   # </td> is optional
+        body.append(f"<tr><th style='text-align:right'>{html.escape(str(label))}</th>{tds}</tr>")
+    caption = f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>" if title else ""
+    return f"{style}<table class='llmbook-hm' style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"

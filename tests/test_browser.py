@@ -292,3 +292,34 @@ def test_framework_switcher(tab, built_book):
     group.get_by_role("button", name="PyTorch").wait_for(state="visible", timeout=5_000)
     assert group.count() == 1, f"{group.count()} Framework controls on a narrow screen"
     traffic.assert_clean()
+
+
+CH6_EXPLORER = "chapters/06_transformer/03_translation.html"
+
+
+def test_attention_explorer_dropdowns_switch_frames_without_a_kernel(tab, built_book):
+    """Chapter 6's attention explorer: its saved dropdowns are drawn, and picking another head shows that head."""
+    page, traffic = tab.page, tab.traffic
+    if not (built_book / CH6_EXPLORER).exists():
+        pytest.fail(f"{CH6_EXPLORER} was not built: is chapters/06_transformer/03_translation in _toc.yml?",
+                    pytrace=False)
+    tab.open(CH6_EXPLORER)
+    selects = page.locator(".cell_output .widget-dropdown select")
+    try:
+        selects.first.wait_for(state="visible")
+    except Exception:
+        pytest.fail(f"{CH6_EXPLORER}: no dropdown became visible: the widget manager did not draw the saved "
+                    f"state (problems: {traffic.problems})", pytrace=False)
+    head = selects.nth(3)                                     # sentence, attention, layer, head
+    output = head.locator("xpath=ancestor::div[contains(@class, 'cell_output')]").first
+    before = output.evaluate(VISIBLE_FRAMES_JS)
+    assert "head 1" in before, f"{CH6_EXPLORER}: the first frame should be head 1, shows {before[:120]!r}"
+    head.select_option(index=1)
+    try:
+        page.wait_for_function(f"([output, before]) => ({VISIBLE_FRAMES_JS})(output) !== before",
+                               arg=[output.element_handle(), before], timeout=5_000)
+    except Exception:
+        pytest.fail(f"{CH6_EXPLORER}: choosing head 2 did not change the visible frame: are the dropdowns "
+                    "jslinked to the stacks' selected_index?", pytrace=False)
+    assert "head 2" in output.evaluate(VISIBLE_FRAMES_JS)
+    traffic.assert_clean()

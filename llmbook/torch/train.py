@@ -14,9 +14,25 @@ from llmbook.torch import device as best_device
 IGNORE_INDEX = -100
 
 
-def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
-    """Mean token cross-entropy (nats) of logits (..., V) against ids (...), skipping `ignore_index`."""
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index)
+def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = IGNORE_INDEX,
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean token cross-entropy (nats) of logits (..., V) against ids (...), skipping `ignore_index`.
+
+    With label smoothing eps the target is (1 - eps) one-hot + eps / V uniform:
+    loss = (1 - eps) (-log p_y) + eps mean_v(-log p_v).
+    """
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=ignore_index,
+                           label_smoothing=label_smoothing)
+
+
+def warmup_inverse_sqrt(peak_lr: float, warmup_steps: int) -> Callable[[int], float]:
+    """Learning rate at step s = 1, 2, ...: linear warm-up to `peak_lr` over `warmup_steps`, then peak * sqrt(warmup / s).
+
+    Vaswani et al.'s d_model^-0.5 min(s^-0.5, s warmup^-1.5) is this with peak_lr = (d_model warmup)^-0.5.
+    """
+    if warmup_steps < 1 or peak_lr <= 0:
+        raise ValueError(f"need warmup_steps >= 1 and peak_lr > 0, got {warmup_steps} and {peak_lr}")
+    return lambda s: peak_lr * min(s / warmup_steps, (warmup_steps / max(s, 1)) ** 0.5)
 
 
 def _to(batch, dev):
@@ -30,8 +46,13 @@ def fit(model: torch.nn.Module, train: Iterable, *, epochs: int = 1, lr: float =
         optimizer: torch.optim.Optimizer | None = None, clip: float | None = 1.0,
         valid: Iterable | None = None, loss_fn: Callable = cross_entropy,
         ignore_index: int = IGNORE_INDEX, device: torch.device | str | None = None,
-        progress: bool = True) -> dict[str, list[float]]:
+        progress: bool = True, schedule: Callable[[int], float] | None = None,
+        label_smoothing: float = 0.0) -> dict[str, list[float]]:
     """Train with Adam (or `optimizer`) and global-norm gradient clipping; return the loss history.
+
+    `schedule(step)` (step = 1, 2, ... counted over calls on the same optimizer) sets the learning rate
+    before each update, e.g. `warmup_inverse_sqrt`; `label_smoothing` > 0 is passed to `loss_fn`
+    (training loss only: "val_loss" stays the plain cross-entropy).
 
     `train` (and `valid`) yield (inputs, targets) NumPy batches and are iterated once per epoch;
     `inputs` is an array or a tuple of arrays passed to `model(*inputs)`.
@@ -40,7 +61,10 @@ def fit(model: torch.nn.Module, train: Iterable, *, epochs: int = 1, lr: float =
     """
     dev = torch.device(device) if device is not None else best_device()
     model.to(dev)
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    smooth = {"label_smoothing": label_smoothing} if label_smoothing else {}
     hist: dict[str, list[float]] = {"loss": [], "val_loss": [], "step_loss": [], "seconds": []}
     for epoch in range(epochs):
         model.train()
@@ -48,7 +72,11 @@ def fit(model: torch.nn.Module, train: Iterable, *, epochs: int = 1, lr: float =
         bar = tqdm(train, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=True)
         for inputs, targets in bar:
             inputs, (targets,) = _to(inputs, dev), _to(targets, dev)
-            loss = loss_fn(model(*inputs), targets, ignore_index=ignore_index)
+            if schedule is not None:
+                opt.llmbook_step = getattr(opt, "llmbook_step", 0) + 1
+                for group in opt.param_groups:
+                    group["lr"] = schedule(opt.llmbook_step)
+            loss = loss_fn(model(*inputs), targets, ignore_index=ignore_index, **smooth)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
