@@ -42,6 +42,10 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/notebook_times.py
 	$(PY) benchmarks/ch1_quality.py --skip-train
 	$(PY) benchmarks/ch3_quality.py --skip-train
+	$(PY) benchmarks/ch4_quality.py --skip-train
+	$(PY) benchmarks/ch5_quality.py --skip-train
+	$(PY) benchmarks/ch6_quality.py --skip-train
+	$(PY) benchmarks/attention_cost.py
 
 clean:
 	rm -rf _build
