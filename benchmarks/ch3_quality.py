@@ -5,12 +5,15 @@ Trains the checkpoints the chapter-2 and chapter-3 notebooks load
 (nats/char) and perplexity of each, with parameter counts and training time. The three cells get
 about the same number of parameters (hidden sizes below) and the same data: `epochs` passes over the
 training plays in windows of T characters (truncated BPTT: a fresh zero state per window, gradients
-through at most T steps), one Adam optimizer whose learning rate drops to a third for the last
-epoch, and global-norm gradient clipping.
+through at most T steps), one Adam optimizer whose learning rate drops to 1e-3 for the last
+epoch, and global-norm gradient clipping. Every cell gets the same tuning effort: each is trained at
+every learning rate of LR_GRID and keeps the one with the lowest validation loss (the test split is
+never used to choose).
 
-    python benchmarks/ch3_quality.py               # train all six (~55 min on 2 shared CPU cores)
+    python benchmarks/ch3_quality.py               # train the grid: 3 cells x 2 frameworks x 2 rates (~2 h, 2 CPU cores)
     python benchmarks/ch3_quality.py --skip-train  # evaluate the committed checkpoints (~1 min)
-    python benchmarks/ch3_quality.py --cells lstm --frameworks torch --epochs 1 --checkpoint-dir /tmp/ch3   # a trial
+    python benchmarks/ch3_quality.py --cells rnn --frameworks tf --lr 6e-3 --checkpoint-dir /tmp/ch3/lr6   # one grid point
+    python benchmarks/ch3_quality.py --select /tmp/ch3/lr3 /tmp/ch3/lr6   # choose among grid points trained apart
     python benchmarks/ch3_quality.py --skip-train --context    # + how far back each checkpoint reads
 """
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -41,6 +45,8 @@ MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
 # Keras' unit_forget_bias): tried, and worse at this budget (chapter 3, "Why not the LSTM, and what we tried").
 INIT = dict(uniform="U(-1/sqrt(H), 1/sqrt(H))", lstm_forget_bias=None)
 TRAIN = dict(batch_size=64, bptt=100, lr=3e-3, last_epoch_lr=1e-3, clip=1.0, epochs=3, seed=0)
+# The learning rates (before the last epoch) every cell is tried at; each keeps its best on validation.
+LR_GRID = (3e-3, 6e-3)
 # Evaluation: windows of 256 characters overlapping by 64; those 64 are read as context, not
 # scored, so every scored character has at least 64 characters of history.
 EVAL = dict(length=256, burn_in=64)
@@ -105,7 +111,7 @@ def set_forget_bias(model, framework: str, value: float) -> None:
 
 
 def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path = CKPT,
-        forget_bias: float | None = None) -> dict:
+        forget_bias: float | None = None, lr: float | None = None) -> dict:
     """Train (or load) one character LM and evaluate it from its saved float16 checkpoint."""
     CharRNN, fit, evaluate, save, load, count, make_adam, set_lr = framework_api(framework)
     config = dict(vocab_size=len(corpus.vocab), hidden_dim=HIDDEN[cell], cell=cell, **MODEL)
@@ -116,7 +122,7 @@ def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path 
         model = CharRNN(**config)
         if forget_bias is not None and cell == "lstm":
             set_forget_bias(model, framework, forget_bias)
-        opt = make_adam(model, TRAIN["lr"])            # one optimizer for all epochs
+        opt = make_adam(model, lr)                     # one optimizer for all epochs
         best, seconds = np.inf, 0.0
         for epoch in range(epochs):
             if epoch == epochs - 1 and epochs > 1:
@@ -136,7 +142,7 @@ def run(cell: str, framework: str, corpus, train: bool, epochs: int, ckpt: Path 
     model = load(CharRNN, path)
     val, test = evaluate(model, eval_batches(corpus.validation)), evaluate(model, eval_batches(corpus.test))
     return dict(cell=cell, framework="PyTorch" if framework == "torch" else "TensorFlow", hidden=HIDDEN[cell],
-                params=count(model), val_loss=val, val_ppl=perplexity(val), test_loss=test, test_ppl=perplexity(test),
+                lr=lr, params=count(model), val_loss=val, val_ppl=perplexity(val), test_loss=test, test_ppl=perplexity(test),
                 train_s=seconds, history=history, checkpoint_kb=path.stat().st_size / 1024)
 
 
@@ -173,6 +179,63 @@ def context_check(corpus, cells, ckpt: Path = CKPT, burn_ins=(64, 32, 16)) -> di
     return out
 
 
+def recipe(result: dict) -> dict:
+    """What must match between grid points for a fair choice: everything but the learning rate."""
+    return dict(hidden=result["hidden"], model=result["model"], init=result.get("init"), eval=result["eval"],
+                train={k: v for k, v in result["train"].items() if k != "lr"})
+
+
+def select(dirs: list[Path], cells, frameworks, ckpt: Path = CKPT) -> dict:
+    """Per (cell, framework), the grid point with the lowest validation loss among trial folders; copies its checkpoint.
+
+    Each folder holds the checkpoints and results JSON that one `--lr` run wrote (ch3_quality_partial.json).
+    """
+    candidates, recipes = {}, {}
+    for d in dirs:
+        files = [d / "ch3_quality_partial.json", d / RESULTS.name]
+        found = next((f for f in files if f.exists()), None)
+        if found is None:
+            raise FileNotFoundError(f"{d} has no ch3_quality_partial.json: train a grid point there first with "
+                                    f"--lr RATE --checkpoint-dir {d}")
+        result = json.loads(found.read_text())
+        recipes[str(d)] = recipe(result)
+        for row in result["rows"]:
+            fw = "torch" if row["framework"] == "PyTorch" else "tf"
+            lr = row.get("lr", result["train"]["lr"])
+            candidates.setdefault((row["cell"], fw), []).append(dict(row, lr=lr, dir=d))
+    if len({json.dumps(r, sort_keys=True) for r in recipes.values()}) > 1:
+        raise ValueError("the trial folders were trained with different recipes (not only the learning rate): "
+                         + json.dumps(recipes, indent=1))
+    chosen = {}
+    for cell in cells:
+        for fw in frameworks:
+            runs = candidates.get((cell, fw), [])
+            rates = sorted(r["lr"] for r in runs)
+            if rates != sorted(LR_GRID):
+                raise ValueError(f"{cell} {fw}: the folders hold learning rates {rates}, the grid is {list(LR_GRID)}")
+            best = min(runs, key=lambda r: r["val_loss"])
+            src = best["dir"] / checkpoint_name(cell, fw)
+            if src.resolve() != (ckpt / checkpoint_name(cell, fw)).resolve():
+                shutil.copyfile(src, ckpt / checkpoint_name(cell, fw))
+            chosen[cell, fw] = dict(best, grid=[dict(lr=r["lr"], val_loss=r["val_loss"], test_loss=r["test_loss"],
+                                                     history=r["history"], train_s=r["train_s"])
+                                                for r in sorted(runs, key=lambda r: r["lr"])])
+    return chosen
+
+
+def train_grid_point(args, corpus, lr: float, ckpt: Path) -> list[dict]:
+    """Train every requested cell and framework at one learning rate into `ckpt`; write its partial results there."""
+    ckpt.mkdir(parents=True, exist_ok=True)
+    rows = [run(cell, fw, corpus, train=True, epochs=args.epochs, ckpt=ckpt, forget_bias=args.forget_bias, lr=lr)
+            for cell in args.cells for fw in args.frameworks]
+    init = dict(INIT, lstm_forget_bias=args.forget_bias)
+    (ckpt / "ch3_quality_partial.json").write_text(json.dumps(
+        dict(hidden=HIDDEN, model=MODEL, init=init, train=dict(TRAIN, lr=lr, epochs=args.epochs), eval=EVAL, rows=rows),
+        indent=1) + "\n")
+    print(f"written {ckpt / 'ch3_quality_partial.json'}", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoints only")
@@ -180,37 +243,56 @@ def main() -> None:
     parser.add_argument("--frameworks", nargs="+", default=["torch", "tf"], choices=["torch", "tf"])
     parser.add_argument("--epochs", type=int, default=TRAIN["epochs"])
     parser.add_argument("--checkpoint-dir", type=Path, default=CKPT,
-                        help="where to write/read the checkpoints (a scratch folder for trial runs)")
+                        help="where to write/read the chosen checkpoints (a scratch folder for trial runs)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="train one grid point: this learning rate (before the last epoch), into --checkpoint-dir")
+    parser.add_argument("--select", type=Path, nargs="+", default=None, metavar="DIR",
+                        help="choose, per cell and framework, the best-on-validation grid point among these "
+                             "folders (each trained with --lr), copy it to --checkpoint-dir, and record the table")
+    parser.add_argument("--grid-dir", type=Path, default=None,
+                        help="where a full run keeps every grid point (default: a temporary folder)")
     parser.add_argument("--forget-bias", type=float, default=None,
                         help="start the LSTM's forget-gate bias at this value (default: like every other bias)")
     parser.add_argument("--context", action="store_true",
                         help="also score the PyTorch checkpoints with 64, 32 and 16 characters of guaranteed context")
-    parser.add_argument("--lr", type=float, default=TRAIN["lr"], help="Adam's learning rate before the last epoch")
     args = parser.parse_args()
-    if (args.forget_bias is not None or args.lr != TRAIN["lr"]) and args.checkpoint_dir == CKPT:
-        parser.error("--forget-bias and --lr are for trials: give a --checkpoint-dir, not the shipped checkpoints' folder")
-    TRAIN["lr"] = args.lr
+    trial = args.lr is not None or args.forget_bias is not None
+    if trial and args.checkpoint_dir == CKPT:
+        parser.error("--lr and --forget-bias train trials: give a scratch --checkpoint-dir, not the shipped checkpoints' "
+                     "folder (a full run without --lr trains the whole grid and chooses)")
+    if args.select and (trial or args.skip_train):
+        parser.error("--select chooses among folders already trained: drop --lr, --forget-bias and --skip-train")
     args.checkpoint_dir.mkdir(parents=True, exist_ok=True)
     corpus = tokenized_shakespeare("char")
+    if args.lr is not None:                                  # one grid point (or a trial): train, report, stop
+        rows = train_grid_point(args, corpus, args.lr, args.checkpoint_dir)
+        print_table(rows, corpus, args)
+        return
+    chosen = None
+    if not args.skip_train:                                  # the whole grid, then the choice
+        if args.select is None:
+            grid = args.grid_dir or Path(tempfile.mkdtemp(prefix="ch3_grid_"))
+            args.select = [grid / f"lr{lr:g}" for lr in LR_GRID]
+            for lr, d in zip(LR_GRID, args.select):
+                train_grid_point(args, corpus, lr, d)
+        chosen = select(args.select, args.cells, args.frameworks, args.checkpoint_dir)
     rows = []
     for cell in args.cells:
         for fw in args.frameworks:
-            rows.append(run(cell, fw, corpus, train=not args.skip_train, epochs=args.epochs, ckpt=args.checkpoint_dir,
-                            forget_bias=args.forget_bias))
-    n_val, n_test = (int((eval_batches(s).y >= 0).sum()) for s in (corpus.validation, corpus.test))
-    print(f"\nCharacter LMs on held-out plays (V = {len(corpus.vocab)}; {n_val:,} validation / {n_test:,} test "
-          f"characters scored; {args.epochs} epochs of {len(corpus.train):,} training characters; "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})\n")
-    print("| cell | framework | hidden | parameters | val loss (nats/char) | val PPL | test loss | test PPL | train s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        t = "" if r["train_s"] is None else f"{r['train_s']:.0f}"
-        print(f"| {r['cell'].upper()} | {r['framework']} | {r['hidden']} | {r['params']:,} | {r['val_loss']:.3f} | "
-              f"{r['val_ppl']:.2f} | {r['test_loss']:.3f} | {r['test_ppl']:.2f} | {t} |")
-    for cell in args.cells:
-        pair = [r["val_loss"] for r in rows if r["cell"] == cell]
-        if len(pair) == 2:
-            print(f"{cell.upper()}: PyTorch vs TensorFlow validation loss {100 * abs(pair[0] / pair[1] - 1):.1f} % apart")
+            row = run(cell, fw, corpus, train=False, epochs=args.epochs, ckpt=args.checkpoint_dir)
+            if chosen is not None:                           # the training facts of the chosen grid point
+                c = chosen[cell, fw]
+                if abs(c["val_loss"] - row["val_loss"]) > 1e-6:
+                    raise RuntimeError(f"{cell} {fw}: the copied checkpoint scores {row['val_loss']:.6f}, its grid "
+                                       f"point recorded {c['val_loss']:.6f}")
+                row.update(lr=c["lr"], train_s=c["train_s"], history=c["history"], grid=c["grid"])
+            rows.append(row)
+    if chosen is None and RESULTS.exists():                  # evaluation only: keep the recorded training facts
+        old = {(r["cell"], r["framework"]): r for r in json.loads(RESULTS.read_text())["rows"]}
+        for row in rows:
+            prev = old.get((row["cell"], row["framework"]), {})
+            row.update({k: prev[k] for k in ("lr", "train_s", "history", "grid") if k in prev})
+    print_table(rows, corpus, args)
     cross = cross_check(corpus, args.checkpoint_dir)
     for c in cross:
         print(f"{c['cell'].upper()}: PyTorch checkpoint evaluated in TensorFlow: val loss {c['val_loss_in_tf']:.3f}")
@@ -219,15 +301,38 @@ def main() -> None:
         print("\nPyTorch validation loss with at least 64 / 32 / 16 characters of context:")
         for cell in args.cells:
             print(f"  {cell.upper():>4}: " + " / ".join(f"{ctx[cell, b]:.4f}" for b in (64, 32, 16)))
-    if not args.skip_train:
-        full = args.checkpoint_dir == CKPT and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}
-        trial_dir = RESULTS.parent if args.checkpoint_dir == CKPT else args.checkpoint_dir   # trials: next to their checkpoints
-        out = RESULTS if full else trial_dir / "ch3_quality_partial.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        init = dict(INIT, lstm_forget_bias=args.forget_bias)
-        out.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, init=init, train=dict(TRAIN, epochs=args.epochs),
-                                       eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
-        print(f"\nwritten {out}")
+    full = args.checkpoint_dir == CKPT and set(args.cells) == set(HIDDEN) and set(args.frameworks) == {"torch", "tf"}
+    if chosen is not None and full:
+        train = {k: v for k, v in TRAIN.items() if k != "lr"}
+        RESULTS.write_text(json.dumps(dict(hidden=HIDDEN, model=MODEL, init=INIT, train=dict(train, lr_grid=LR_GRID),
+                                           eval=EVAL, rows=rows, cross=cross), indent=1) + "\n")
+        print(f"\nwritten {RESULTS}")
+
+
+def print_table(rows: list[dict], corpus, args) -> None:
+    """The markdown table of validation/test loss per cell and framework, with the learning rate each kept."""
+    n_val, n_test = (int((eval_batches(s).y >= 0).sum()) for s in (corpus.validation, corpus.test))
+    print(f"\nCharacter LMs on held-out plays (V = {len(corpus.vocab)}; {n_val:,} validation / {n_test:,} test "
+          f"characters scored; {args.epochs} epochs of {len(corpus.train):,} training characters; "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})\n")
+    print("| cell | framework | hidden | parameters | learning rate | val loss (nats/char) | val PPL | test loss | "
+          "test PPL | train s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        t = "" if r.get("train_s") is None else f"{r['train_s']:.0f}"
+        lr = "" if r.get("lr") is None else f"{r['lr']:g}"
+        print(f"| {r['cell'].upper()} | {r['framework']} | {r['hidden']} | {r['params']:,} | {lr} | {r['val_loss']:.3f} | "
+              f"{r['val_ppl']:.2f} | {r['test_loss']:.3f} | {r['test_ppl']:.2f} | {t} |")
+    grid = [r for r in rows if r.get("grid")]
+    if grid:
+        print("\nValidation loss at each learning rate of the grid (the lowest is kept):")
+        for r in grid:
+            print(f"  {r['cell'].upper():>4} {r['framework']:<10} " +
+                  "  ".join(f"{g['lr']:g}: {g['val_loss']:.3f}" for g in r["grid"]))
+    for cell in args.cells:
+        pair = [r["val_loss"] for r in rows if r["cell"] == cell]
+        if len(pair) == 2:
+            print(f"{cell.upper()}: PyTorch vs TensorFlow validation loss {100 * abs(pair[0] / pair[1] - 1):.1f} % apart")
 
 
 if __name__ == "__main__":

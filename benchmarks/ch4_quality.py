@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")   # steady torch timings on a shared 2-core machine
@@ -24,10 +23,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")   # steady torch timings on a shar
 import numpy as np  # noqa: E402
 
 import llmbook  # noqa: E402
-from llmbook.data import dates, en_de, pad_sequences  # noqa: E402
-from llmbook.data.seq2seq import (BOS_ID, EOS_ID, PAD_ID, CharTokenizer, Seq2SeqBatches, SubwordTokenizer,  # noqa: E402
+from llmbook.data import dates, en_de  # noqa: E402
+from llmbook.data.seq2seq import (PAD_ID, CharTokenizer, Seq2SeqBatches, SubwordTokenizer,  # noqa: E402
                                   encode_pairs, load_tokenizers, save_tokenizers)
 from llmbook.metrics import corpus_bleu, exact_match  # noqa: E402
+from seq2seq_common import decode_all, framework, n_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "llmbook" / "checkpoints"
@@ -43,38 +43,15 @@ ALPHA = 0.6                                     # length normalisation: score = 
 BEAMS = (1, 2, 4, 8)
 
 
-def framework(name: str):
-    """(Seq2Seq class, fit, evaluate, greedy_decode, beam_search, save, load) of one framework."""
-    if name == "torch":
-        from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
-        from llmbook.torch.decoding import beam_search, greedy_decode
-        from llmbook.torch.seq2seq import Seq2Seq
-        from llmbook.torch.train import evaluate, fit
-    else:
-        from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
-        from llmbook.tf.decoding import beam_search, greedy_decode
-        from llmbook.tf.seq2seq import Seq2Seq
-        from llmbook.tf.train import evaluate, fit
-    return Seq2Seq, fit, evaluate, greedy_decode, beam_search, save_checkpoint, load_checkpoint
 
 
-def n_params(model, fw: str) -> int:
-    ws = model.parameters() if fw == "torch" else model.weights
-    return int(sum(np.prod(tuple(w.shape)) for w in ws))
 
 
-def decode_all(decode, model, sources: list[np.ndarray], batch: int = 500, **kw) -> tuple[list[list[int]], float]:
-    """Decode every source in batches of `batch`; return the outputs and the seconds taken."""
-    out, start = [], time.perf_counter()
-    for i in range(0, len(sources), batch):
-        src, _ = pad_sequences(sources[i:i + batch], PAD_ID)
-        res = decode(model, src, bos_id=BOS_ID, eos_id=EOS_ID, **kw)
-        out += res if isinstance(res, list) else res.sequences
-    return out, time.perf_counter() - start
 
 
 def dates_rows(fw: str, train: bool) -> list[dict]:
-    Seq2Seq, fit, _, greedy, beam, save, load = framework(fw)
+    F = framework(fw)
+    Seq2Seq, fit, greedy, beam, save, load = F.Seq2Seq, F.fit, F.greedy, F.beam, F.save, F.load
     data = dates()
     src_tok = CharTokenizer.build(s for s, _ in data.train)
     tgt_tok = CharTokenizer.build(t for _, t in data.train)
@@ -121,7 +98,8 @@ def ende_tokenizers(train: bool, pairs) -> tuple[SubwordTokenizer, SubwordTokeni
 
 
 def ende_rows(fw: str, train: bool, train_tokenizers: bool) -> list[dict]:
-    Seq2Seq, fit, evaluate, greedy, beam, save, load = framework(fw)
+    F = framework(fw)
+    Seq2Seq, fit, evaluate, greedy, beam, save, load = F.Seq2Seq, F.fit, F.evaluate, F.greedy, F.beam, F.save, F.load
     data = en_de()
     en, de = ende_tokenizers(train_tokenizers, data.train)
     xs, ys = encode_pairs(data.train, en, de)
@@ -164,7 +142,8 @@ def ende_rows(fw: str, train: bool, train_tokenizers: bool) -> list[dict]:
 
 def alpha_sweep(fw: str) -> list[dict]:
     """Validation BLEU of beam k=4 for a few length-normalisation exponents (how ALPHA was chosen)."""
-    Seq2Seq, _, _, _, beam, _, load = framework(fw)
+    F = framework(fw)
+    Seq2Seq, beam, load = F.Seq2Seq, F.beam, F.load
     data = en_de()
     en, de = ende_tokenizers(False, data.train)
     vx, _ = encode_pairs(data.validation, en, de)

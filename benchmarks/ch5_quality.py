@@ -9,7 +9,7 @@ with the same data, tokenisers, training loop and decoders as chapter 4, then pr
     without attention, where chapter 4's full-size model is already near 100 %.
 `--skip-train` only evaluates the committed checkpoints (the cheap dates pair is always trained: ~1 min).
 
-    python benchmarks/ch5_quality.py                        # train everything (~45-60 min on 2 busy CPU cores)
+    python benchmarks/ch5_quality.py                        # train everything (~60-90 min on 2 busy CPU cores)
     python benchmarks/ch5_quality.py --frameworks tf        # one framework (rows of the other are kept)
     python benchmarks/ch5_quality.py --skip-train           # evaluate the committed checkpoints (~3 min)
 """
@@ -20,7 +20,6 @@ import fcntl
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")   # steady torch timings on a shared 2-core machine
@@ -28,10 +27,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")   # steady torch timings on a shar
 import numpy as np  # noqa: E402
 
 import llmbook  # noqa: E402
-from llmbook.data import dates, en_de, pad_sequences  # noqa: E402
-from llmbook.data.seq2seq import (BOS_ID, EOS_ID, PAD_ID, CharTokenizer, Seq2SeqBatches,  # noqa: E402
+from llmbook.data import dates, en_de  # noqa: E402
+from llmbook.data.seq2seq import (PAD_ID, CharTokenizer, Seq2SeqBatches,  # noqa: E402
                                   encode_pairs, load_tokenizers)
 from llmbook.metrics import corpus_bleu, exact_match  # noqa: E402
+from seq2seq_common import decode_all, framework, n_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "llmbook" / "checkpoints"
@@ -42,44 +42,19 @@ DATES_MODEL = dict(embed_dim=32, hidden_dim=128, score="additive", dropout=0.0)
 DATES_TRAIN = dict(batch_size=64, lr=3e-3, epochs=4, seed=0, max_len=12)
 CHEAP_MODEL = dict(embed_dim=16, hidden_dim=16)               # the cheap pair: with and without attention
 CHEAP_TRAIN = dict(batch_size=64, lr=3e-3, epochs=2, seed=0, max_len=12)
-ENDE_MODEL = dict(embed_dim=64, hidden_dim=160, score="additive", dropout=0.1)
-ENDE_TRAIN = dict(batch_size=64, lr=3e-3, epochs=20, seed=0, max_len=50, max_minutes=55)
+# EN->DE: chapter 4's recipe (dropout 0.3, batch 64, Adam 3e-3, up to 30 epochs, best epoch on validation), so
+# attention is the only difference; stop early once the validation loss has not improved for `patience` epochs.
+ENDE_MODEL = dict(embed_dim=64, hidden_dim=160, score="additive", dropout=0.3)
+ENDE_TRAIN = dict(batch_size=64, lr=3e-3, epochs=30, patience=5, seed=0, max_len=50, max_minutes=None)
 ALPHA = 0.6                                     # chapter 4's length normalisation: log P(Y|X) / |Y|**ALPHA
 WORD_BUCKETS = ((1, 4), (5, 7), (8, 10), (11, 99))          # English source length in words
 CHAR_BUCKETS = ((1, 12), (13, 17), (18, 99))                # date source length in characters
 
 
-def framework(name: str) -> dict:
-    """The classes and functions of one framework."""
-    if name == "torch":
-        from llmbook.torch.attention import Seq2SeqAttention
-        from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
-        from llmbook.torch.decoding import beam_search, greedy_decode
-        from llmbook.torch.seq2seq import Seq2Seq
-        from llmbook.torch.train import evaluate, fit
-    else:
-        from llmbook.tf.attention import Seq2SeqAttention
-        from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
-        from llmbook.tf.decoding import beam_search, greedy_decode
-        from llmbook.tf.seq2seq import Seq2Seq
-        from llmbook.tf.train import evaluate, fit
-    return dict(Seq2Seq=Seq2Seq, Seq2SeqAttention=Seq2SeqAttention, fit=fit, evaluate=evaluate,
-                greedy=greedy_decode, beam=beam_search, save=save_checkpoint, load=load_checkpoint)
 
 
-def n_params(model, fw: str) -> int:
-    ws = model.parameters() if fw == "torch" else model.weights
-    return int(sum(np.prod(tuple(w.shape)) for w in ws))
 
 
-def decode_all(decode, model, sources: list[np.ndarray], batch: int = 500, **kw) -> tuple[list[list[int]], float]:
-    """Decode every source in batches of `batch`; return the outputs and the seconds taken."""
-    out, start = [], time.perf_counter()
-    for i in range(0, len(sources), batch):
-        src, _ = pad_sequences(sources[i:i + batch], PAD_ID)
-        res = decode(model, src, bos_id=BOS_ID, eos_id=EOS_ID, **kw)
-        out += res if isinstance(res, list) else res.sequences
-    return out, time.perf_counter() - start
 
 
 def bucket_of(n: int, buckets) -> str:
@@ -102,16 +77,16 @@ def train_dates(F: dict, cls, config: dict, T: dict, path: Path, fw: str, label:
     llmbook.seed(T["seed"])
     model, best, seconds = cls(**config), -1.0, 0.0
     for epoch in range(T["epochs"]):
-        hist = F["fit"](model, Seq2SeqBatches(xs, ys, T["batch_size"], seed=T["seed"] + epoch), epochs=1, lr=T["lr"],
+        hist = F.fit(model, Seq2SeqBatches(xs, ys, T["batch_size"], seed=T["seed"] + epoch), epochs=1, lr=T["lr"],
                         ignore_index=PAD_ID, progress=False)
         seconds += hist["seconds"][0]
-        out, _ = decode_all(F["greedy"], model, vx, max_len=T["max_len"])
+        out, _ = decode_all(F.greedy, model, vx, max_len=T["max_len"])
         em = exact_match([tgt_tok.decode(o) for o in out], [t for _, t in data.validation])
         print(f"  dates {label} {fw} epoch {epoch + 1}: loss {hist['loss'][0]:.4f}  val exact match {em:.3f}  "
               f"({hist['seconds'][0]:.0f} s)", flush=True)
         if em > best:
             best = em
-            F["save"](model, path, **config)
+            F.save(model, path, **config)
     return seconds
 
 
@@ -123,7 +98,7 @@ def dates_eval(F: dict, model, fw: str, model_name: str, train_s, decodings=("gr
     rows, buckets = [], []
     for name in decodings:
         kw = {} if name == "greedy" else dict(k=4, alpha=ALPHA)
-        decode = F["greedy"] if name == "greedy" else F["beam"]
+        decode = F.greedy if name == "greedy" else F.beam
         out, dec_s = decode_all(decode, model, tx, max_len=DATES_TRAIN["max_len"], **kw)
         hyps = [tgt_tok.decode(o) for o in out]
         rows.append(dict(task="dates -> ISO", framework=fw, model=model_name, decoding=name, metric="exact match %",
@@ -143,9 +118,9 @@ def dates_rows(fw: str, train: bool) -> tuple[list, list]:
     _, src_tok, tgt_tok = dates_data()
     config = dict(src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok), pad_id=PAD_ID, **DATES_MODEL)
     path = CKPT / f"attention_dates_{fw}.npz"
-    seconds = train_dates(F, F["Seq2SeqAttention"], config, DATES_TRAIN, path, fw, "attention") if train else None
-    rows, buckets = dates_eval(F, F["load"](F["Seq2SeqAttention"], path), fw, "attention (additive)", seconds)
-    r, b = dates_eval(F, F["load"](F["Seq2Seq"], CKPT / f"seq2seq_dates_{fw}.npz"), fw, "no attention (ch. 4)", None)
+    seconds = train_dates(F, F.Seq2SeqAttention, config, DATES_TRAIN, path, fw, "attention") if train else None
+    rows, buckets = dates_eval(F, F.load(F.Seq2SeqAttention, path), fw, "attention (additive)", seconds)
+    r, b = dates_eval(F, F.load(F.Seq2Seq, CKPT / f"seq2seq_dates_{fw}.npz"), fw, "no attention (ch. 4)", None)
     return r + rows, b + buckets
 
 
@@ -154,12 +129,12 @@ def cheap_dates_rows(fw: str, tmp: Path) -> tuple[list, list]:
     F = framework(fw)
     _, src_tok, tgt_tok = dates_data()
     rows, buckets = [], []
-    for cls, name, extra in ((F["Seq2Seq"], "no attention, hidden 16", {}),
-                             (F["Seq2SeqAttention"], "attention, hidden 16", dict(score="additive"))):
+    for cls, name, extra in ((F.Seq2Seq, "no attention, hidden 16", {}),
+                             (F.Seq2SeqAttention, "attention, hidden 16", dict(score="additive"))):
         config = dict(src_vocab_size=len(src_tok), tgt_vocab_size=len(tgt_tok), pad_id=PAD_ID, **CHEAP_MODEL, **extra)
         path = tmp / f"cheap_{fw}_{cls.__name__}.npz"
         seconds = train_dates(F, cls, config, CHEAP_TRAIN, path, fw, name)
-        r, b = dates_eval(F, F["load"](cls, path), fw, name, seconds, decodings=("greedy",))
+        r, b = dates_eval(F, F.load(cls, path), fw, name, seconds, decodings=("greedy",))
         rows, buckets = rows + r, buckets + b
     return rows, buckets
 
@@ -179,41 +154,48 @@ def ende_rows(fw: str, train: bool) -> tuple[list, list, dict]:
     config = dict(src_vocab_size=len(en), tgt_vocab_size=len(de), pad_id=PAD_ID, **ENDE_MODEL)
     path = CKPT / f"attention_ende_{fw}.npz"
     T = ENDE_TRAIN
-    seconds, best_epoch = None, None
+    seconds, best_epoch, history = None, None, None
     if train:
+        history = []
         llmbook.seed(T["seed"])
-        model, best, seconds = F["Seq2SeqAttention"](**config), np.inf, 0.0
+        model, best, seconds = F.Seq2SeqAttention(**config), np.inf, 0.0
         for epoch in range(T["epochs"]):
-            if seconds > 60 * T["max_minutes"]:           # a wall-clock budget on a shared machine
+            if T["max_minutes"] is not None and seconds > 60 * T["max_minutes"]:     # optional wall-clock budget
                 print(f"  EN-DE attention {fw}: stopping after {epoch} epochs ({seconds / 60:.0f} min)", flush=True)
                 break
-            hist = F["fit"](model, Seq2SeqBatches(xs, ys, T["batch_size"], seed=T["seed"] + epoch), epochs=1,
+            if best_epoch is not None and epoch - best_epoch >= T["patience"]:
+                print(f"  EN-DE attention {fw}: stopping after {epoch} epochs, no better validation loss since "
+                      f"epoch {best_epoch}", flush=True)
+                break
+            hist = F.fit(model, Seq2SeqBatches(xs, ys, T["batch_size"], seed=T["seed"] + epoch), epochs=1,
                             lr=T["lr"], valid=Seq2SeqBatches(vx, vy, 256, shuffle=False), ignore_index=PAD_ID,
                             progress=False)
             seconds += hist["seconds"][0]
+            history.append(dict(epoch=epoch + 1, train_loss=hist["loss"][0], val_loss=hist["val_loss"][0],
+                                seconds=hist["seconds"][0]))
             print(f"  EN-DE attention {fw} epoch {epoch + 1}: train loss {hist['loss'][0]:.3f}  val loss "
                   f"{hist['val_loss'][0]:.3f}  ({hist['seconds'][0]:.0f} s)", flush=True)
             if hist["val_loss"][0] < best:                # keep the best epoch on validation
                 best, best_epoch = hist["val_loss"][0], epoch + 1
-                F["save"](model, path, **config)
+                F.save(model, path, **config)
     refs = [t for _, t in data.test]
     rows, buckets, samples = [], [], {}
-    for model_name, cls, ckpt in (("no attention (ch. 4)", F["Seq2Seq"], f"seq2seq_ende_{fw}.npz"),
-                                  ("attention (additive)", F["Seq2SeqAttention"], path.name)):
-        model = F["load"](cls, CKPT / ckpt)
-        val_loss = F["evaluate"](model, Seq2SeqBatches(vx, vy, 256, shuffle=False), ignore_index=PAD_ID)
+    for model_name, cls, ckpt in (("no attention (ch. 4)", F.Seq2Seq, f"seq2seq_ende_{fw}.npz"),
+                                  ("attention (additive)", F.Seq2SeqAttention, path.name)):
+        model = F.load(cls, CKPT / ckpt)
+        val_loss = F.evaluate(model, Seq2SeqBatches(vx, vy, 256, shuffle=False), ignore_index=PAD_ID)
         for name in ("greedy", "beam k=4"):
             kw = {} if name == "greedy" else dict(k=4, alpha=ALPHA)
-            out, dec_s = decode_all(F["greedy"] if name == "greedy" else F["beam"], model, tx, max_len=T["max_len"],
+            out, dec_s = decode_all(F.greedy if name == "greedy" else F.beam, model, tx, max_len=T["max_len"],
                                     **kw)
             hyps = [de.decode(o) for o in out]
             bleu = corpus_bleu(hyps, refs)
             samples[f"{model_name}, {name}"] = hyps[:3]
-            is_new = cls is F["Seq2SeqAttention"]
+            is_new = cls is F.Seq2SeqAttention
             rows.append(dict(task="EN -> DE", framework=fw, model=model_name, decoding=name, metric="BLEU",
                              value=bleu.score, signature=bleu.signature, params=n_params(model, fw),
                              train_s=seconds if is_new else None, decode_s=dec_s, val_loss=val_loss,
-                             best_epoch=best_epoch if is_new else None))
+                             best_epoch=best_epoch if is_new else None, history=history if is_new else None))
             for b in WORD_BUCKETS:
                 label = bucket_of(b[0], WORD_BUCKETS)
                 idx = [i for i, (s, _) in enumerate(data.test) if bucket_of(len(s.split()), WORD_BUCKETS) == label]
@@ -241,7 +223,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["dates", "ende"], choices=["dates", "ende"])
     parser.add_argument("--no-write", action="store_true", help="do not update results/ch5_quality.json")
     parser.add_argument("--max-minutes", type=float, default=ENDE_TRAIN["max_minutes"],
-                        help="stop EN->DE training after the epoch that passes this many minutes")
+                        help="stop EN->DE training after the epoch that passes this many minutes (default: no limit)")
     args = parser.parse_args()
     train = not args.skip_train
     ENDE_TRAIN["max_minutes"] = args.max_minutes
@@ -288,7 +270,7 @@ def main() -> None:
             for r in rows:
                 p = prev.get((r["task"], r["framework"], r["model"], r["decoding"]))
                 if p is not None and r["train_s"] is None:
-                    r["train_s"], r["best_epoch"] = p.get("train_s"), p.get("best_epoch")
+                    r["train_s"], r["best_epoch"], r["history"] = p.get("train_s"), p.get("best_epoch"), p.get("history")
         out = dict(dates_model=DATES_MODEL, dates_train=DATES_TRAIN, cheap_model=CHEAP_MODEL, cheap_train=CHEAP_TRAIN,
                    ende_model=ENDE_MODEL, ende_train=ENDE_TRAIN, alpha=ALPHA,
                    rows=merge(("task", "framework", "model", "decoding"), old.get("rows", []), rows),

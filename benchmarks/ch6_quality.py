@@ -23,7 +23,6 @@ import fcntl
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")   # steady torch timings on a shared 2-core machine
@@ -31,10 +30,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")   # steady torch timings on a shar
 import numpy as np  # noqa: E402
 
 import llmbook  # noqa: E402
-from llmbook.data import dates, en_de, pad_sequences  # noqa: E402
-from llmbook.data.seq2seq import (BOS_ID, EOS_ID, PAD_ID, CharTokenizer, Seq2SeqBatches,  # noqa: E402
+from llmbook.data import dates, en_de  # noqa: E402
+from llmbook.data.seq2seq import (PAD_ID, CharTokenizer, Seq2SeqBatches,  # noqa: E402
                                   encode_pairs, load_tokenizers)
 from llmbook.metrics import corpus_bleu, exact_match  # noqa: E402
+from seq2seq_common import decode_all, framework, n_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "llmbook" / "checkpoints"
@@ -53,21 +53,6 @@ ALPHA = 0.6                                     # length normalisation of beam s
 BEAMS = (1, 2, 4, 8)
 
 
-def framework(name: str):
-    """(Transformer class, fit, evaluate, warm-up schedule, greedy_decode, beam_search, save, load) of one framework."""
-    if name == "torch":
-        import torch
-        torch.set_num_threads(1)
-        from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
-        from llmbook.torch.decoding import beam_search, greedy_decode
-        from llmbook.torch.train import evaluate, fit, warmup_inverse_sqrt
-        from llmbook.torch.transformer import Transformer
-    else:
-        from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
-        from llmbook.tf.decoding import beam_search, greedy_decode
-        from llmbook.tf.train import evaluate, fit, warmup_inverse_sqrt
-        from llmbook.tf.transformer import Transformer
-    return Transformer, fit, evaluate, warmup_inverse_sqrt, greedy_decode, beam_search, save_checkpoint, load_checkpoint
 
 
 def optimizer(fw: str, model):
@@ -79,19 +64,8 @@ def optimizer(fw: str, model):
     return keras.optimizers.Adam(learning_rate=0.0, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
 
 
-def n_params(model, fw: str) -> int:
-    ws = model.parameters() if fw == "torch" else model.weights
-    return int(sum(np.prod(tuple(w.shape)) for w in ws))
 
 
-def decode_all(decode, model, sources: list[np.ndarray], batch: int = 500, **kw) -> tuple[list[list[int]], float]:
-    """Decode every source in batches of `batch`; return the outputs and the seconds taken."""
-    out, start = [], time.perf_counter()
-    for i in range(0, len(sources), batch):
-        src, _ = pad_sequences(sources[i:i + batch], PAD_ID)
-        res = decode(model, src, bos_id=BOS_ID, eos_id=EOS_ID, **kw)
-        out += res if isinstance(res, list) else res.sequences
-    return out, time.perf_counter() - start
 
 
 def train_facts_path(task: str, fw: str) -> Path:
@@ -100,7 +74,8 @@ def train_facts_path(task: str, fw: str) -> Path:
 
 def train(fw: str, task: str, config: dict, recipe: dict, xs, ys, vx, vy, path: Path, score=None) -> None:
     """Train epoch by epoch within the recipe's epoch and time budgets; keep the best epoch on validation."""
-    Transformer, fit, evaluate, schedule, *_ , save, _ = framework(fw)
+    F = framework(fw)
+    Transformer, fit, evaluate, schedule, save = F.Transformer, F.fit, F.evaluate, F.warmup_inverse_sqrt, F.save
     R = recipe
     llmbook.seed(R["seed"])
     model = Transformer(**config)
@@ -137,7 +112,8 @@ def facts(task: str, fw: str) -> dict:
 
 
 def dates_rows(fw: str, do_train: bool) -> list[dict]:
-    Transformer, _, _, _, greedy, beam, _, load = framework(fw)
+    F = framework(fw)
+    Transformer, greedy, beam, load = F.Transformer, F.greedy, F.beam, F.load
     data = dates()
     src_tok = CharTokenizer.build(s for s, _ in data.train)
     tgt_tok = CharTokenizer.build(t for _, t in data.train)
@@ -167,7 +143,8 @@ def dates_rows(fw: str, do_train: bool) -> list[dict]:
 
 
 def ende_rows(fw: str, do_train: bool) -> list[dict]:
-    Transformer, _, evaluate, _, greedy, beam, _, load = framework(fw)
+    F = framework(fw)
+    Transformer, evaluate, greedy, beam, load = F.Transformer, F.evaluate, F.greedy, F.beam, F.load
     data = en_de()
     toks = load_tokenizers(llmbook.checkpoint_path("ende_spm.npz"))
     en, de = toks["en"], toks["de"]

@@ -254,3 +254,23 @@ def test_training_lowers_the_loss_on_reversal(framework):
     before = evaluate(m, data, ignore_index=PAD_ID, **kw)
     fit(m, data, epochs=6, lr=1e-2, ignore_index=PAD_ID, progress=False, **kw)
     assert evaluate(m, data, ignore_index=PAD_ID, **kw) < before - 0.3
+
+
+def test_torch_model_starts_from_keras_distributions():
+    """Freshly built twins draw every weight from the same distribution (Keras' defaults), so they train alike."""
+    from llmbook.parity import _triples
+    sizes = dict(src_vocab_size=300, tgt_vocab_size=400, embed_dim=32, hidden_dim=64)
+    llmbook.seed(0)
+    t, f = torch_att.Seq2SeqAttention(**sizes), tf_att.Seq2SeqAttention(**sizes)
+    f(np.full((2, 3), 5), np.full((2, 3), 5))                                  # build the Keras weights
+    checked = 0
+    for var, tensor, _ in _triples(t, f):
+        a, b = tensor.detach().numpy(), np.asarray(var.numpy())
+        if not b.any():                                                         # Keras biases start at zero
+            assert not a.any(), f"{var.path}: Keras starts it at zero, PyTorch does not"
+            continue
+        # the two standard deviations, each estimated from n draws, agree within ~3 standard errors
+        assert abs(a.std() / b.std() - 1) < 2 / np.sqrt(b.size), (var.path, a.std(), b.std())
+        assert np.abs(a).max() <= np.abs(b).max() * (1 + 2 / np.sqrt(b.size)) + 1e-6, var.path
+        checked += 1
+    assert checked >= 10                  # embeddings, GRU kernels and recurrent kernels, dense and attention kernels

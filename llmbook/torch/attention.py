@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from llmbook.torch.init import keras_init_
 from llmbook.torch.seq2seq import source_lengths
 
 SCORES = ("additive", "dot", "general")
@@ -201,6 +202,7 @@ class Seq2SeqAttention(nn.Module):
         super().__init__()
         self.encoder = BidirectionalEncoder(src_vocab_size, embed_dim, hidden_dim, pad_id, dropout)
         self.decoder = AttentionDecoder(tgt_vocab_size, embed_dim, hidden_dim, score, dropout)
+        keras_init_(self)          # start like the Keras twin: torch's defaults fit this model slower (llmbook.torch.init)
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Logits of every target position given the source (B, S) and the shifted targets (B, T) -> (B, T, V)."""
