@@ -3,7 +3,8 @@
 Keras: Glorot-uniform kernels, orthogonal recurrent kernels, zero biases, U(-0.05, 0.05) embeddings.
 torch.nn: N(0, 1) embeddings, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) Linear and recurrent weights and biases.
 Chapter 5 measured the difference on its attention model: from torch's default start it fitted slower
-(training loss 4.19 against 4.07 after 7 epochs, same data and optimizer) than from Keras' start.
+(training loss 4.19 against 4.07 after 7 epochs, same data and optimizer, when started from its Keras
+twin's initial weights) and translated 1.1 BLEU worse after 30 epochs (greedy 4.15 against 5.46).
 """
 from __future__ import annotations
 
