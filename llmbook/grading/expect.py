@@ -115,6 +115,13 @@ def expect_type(x, types, expected: str, hint: str = "") -> None:
         fail(f"expected {expected}, got {describe(x)} of type {type(x).__name__}" + (f" — {hint}" if hint else ""))
 
 
+def expect_choice(answer, name: str, choices: str = "ABCDE") -> str:
+    """A multiple-choice answer: one letter of `choices` as a string (any case, spaces ignored), returned upper-case."""
+    if not isinstance(answer, str) or answer.strip().upper() not in tuple(choices):
+        fail(f'{name} should be one of the letters "{choices[0]}" to "{choices[-1]}" as a string, got {answer!r}')
+    return answer.strip().upper()
+
+
 def expect_scalar(x, what: str = "the result") -> float:
     """The float value of a Python/NumPy/0-d tensor scalar; fails for arrays with more than one element."""
     arr = to_numpy(x, what)

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from llmbook.grading.expect import (expect_close, expect_dtype, expect_scalar, expect_shape, expect_type, fail,
-                                    hints_on_error, to_numpy)
+from llmbook.grading.expect import (expect_choice, expect_close, expect_dtype, expect_scalar, expect_shape,
+                                    expect_type, fail, hints_on_error, to_numpy)
 from llmbook.grading.spec import check, question
 
 
@@ -294,9 +294,7 @@ question("q5", answer="answer_q5", points=1, callable=False)
 
 
 def _q5_letter(answer):
-    if not isinstance(answer, str) or answer.strip().upper() not in ("A", "B", "C", "D", "E"):
-        fail(f'answer_q5 should be one of the letters "A" to "E" as a string, got {answer!r}')
-    return answer.strip().upper()
+    return expect_choice(answer, "answer_q5")
 
 
 @check("q5", 'one letter from "A" to "E" (the choice itself is graded by the instructor)')
