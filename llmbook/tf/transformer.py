@@ -202,24 +202,37 @@ class DecoderLayer(keras.layers.Layer):
         return x, (self_w, cross_w), (k, v)
 
 
-class Encoder(keras.layers.Layer):
-    """Embedding * sqrt(D) + positions, N encoder layers, final LayerNorm."""
+class _EmbeddedStack(keras.layers.Layer):
+    """What Encoder and Decoder share: embedding * sqrt(D) + positions, N layers of `layer`, a final LayerNorm."""
 
-    def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
-                 dropout: float = 0.0, max_len: int = 256, learned_positions: bool = False):
+    def __init__(self, layer: type, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
+                 dropout: float, max_len: int, learned_positions: bool):
         super().__init__()
         self.embed = keras.layers.Embedding(vocab_size, d_model,
                                             embeddings_initializer=keras.initializers.RandomNormal(stddev=d_model ** -0.5))
         self.embed.build((None, None))
         self.pos = PositionalEncoding(d_model, max_len, learned_positions)
-        self.layers_ = [EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers)]
+        self.layers_ = [layer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers)]
         self.norm = _norm(d_model)
         self.drop = keras.layers.Dropout(dropout)
         self.scale = math.sqrt(d_model)
 
+    def embed_tokens(self, ids, start=0, training: bool = False):
+        """Ids (B, L) at positions start .. start+L-1 -> dropout(embedding * sqrt(D) + PE), (B, L, D)."""
+        return self.drop(self.pos(self.embed(ids) * self.scale, start=start), training=training)   # (B, L, D)
+
+
+class Encoder(_EmbeddedStack):
+    """Embedding * sqrt(D) + positions, N encoder layers, final LayerNorm."""
+
+    def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
+                 dropout: float = 0.0, max_len: int = 256, learned_positions: bool = False):
+        super().__init__(EncoderLayer, vocab_size, d_model, num_heads, num_layers, d_ff, dropout, max_len,
+                         learned_positions)
+
     def call(self, src, src_mask, training: bool = False):
         """Source ids (B, S), mask (B, 1, 1, S) -> encoder output (B, S, D), per-layer weights (B, h, S, S)."""
-        x = self.drop(self.pos(self.embed(src) * self.scale), training=training)   # (B, S, D)
+        x = self.embed_tokens(src, training=training)                      # (B, S, D)
         weights = []
         for layer in self.layers_:
             x, w = layer(x, src_mask, training=training)                   # (B, S, D), (B, h, S, S)
@@ -227,20 +240,13 @@ class Encoder(keras.layers.Layer):
         return self.norm(x), weights                                       # (B, S, D)
 
 
-class Decoder(keras.layers.Layer):
+class Decoder(_EmbeddedStack):
     """Embedding * sqrt(D) + positions, N decoder layers, final LayerNorm, output = embedding matrix transposed."""
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
                  dropout: float = 0.0, max_len: int = 256, learned_positions: bool = False):
-        super().__init__()
-        self.embed = keras.layers.Embedding(vocab_size, d_model,
-                                            embeddings_initializer=keras.initializers.RandomNormal(stddev=d_model ** -0.5))
-        self.embed.build((None, None))
-        self.pos = PositionalEncoding(d_model, max_len, learned_positions)
-        self.layers_ = [DecoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers)]
-        self.norm = _norm(d_model)
-        self.drop = keras.layers.Dropout(dropout)
-        self.scale = math.sqrt(d_model)
+        super().__init__(DecoderLayer, vocab_size, d_model, num_heads, num_layers, d_ff, dropout, max_len,
+                         learned_positions)
 
     def cross_keys_values(self, memory) -> tuple:
         """Each layer's cross-attention keys and values of the encoder output (B, S, D) -> ((B, h, S, d_k) x 2) per layer."""
@@ -250,7 +256,7 @@ class Decoder(keras.layers.Layer):
         """Target ids (B, T) after t cached positions -> logits (B, T, V), weights per layer, new cache per layer."""
         t = 0 if cache is None else tf.shape(cache[0][0])[2]               # positions already decoded
         T = tf.shape(tgt_in)[1]
-        x = self.drop(self.pos(self.embed(tgt_in) * self.scale, start=t), training=training)   # (B, T, D)
+        x = self.embed_tokens(tgt_in, start=t, training=training)          # (B, T, D)
         mask = tf.cast(tf.linalg.band_part(tf.ones([T, t + T]), -1, t), tf.bool)   # (T, t+T): j <= t + i
         weights, new_cache = [], []
         for i, layer in enumerate(self.layers_):

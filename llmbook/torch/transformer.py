@@ -196,23 +196,36 @@ class DecoderLayer(nn.Module):
         return x + self.drop(self.ff(self.norm3(x))), (self_w, cross_w), (k, v)   # (B, T, D)
 
 
-class Encoder(nn.Module):
-    """Embedding * sqrt(D) + positions, N encoder layers, final LayerNorm."""
+class _EmbeddedStack(nn.Module):
+    """What Encoder and Decoder share: embedding * sqrt(D) + positions, N layers of `layer`, a final LayerNorm."""
 
-    def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
-                 dropout: float = 0.0, max_len: int = 256, learned_positions: bool = False):
+    def __init__(self, layer: type, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
+                 dropout: float, max_len: int, learned_positions: bool):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, d_model)
         nn.init.normal_(self.embed.weight, std=d_model ** -0.5)            # unit variance after * sqrt(D)
         self.pos = PositionalEncoding(d_model, max_len, learned_positions)
-        self.layers = nn.ModuleList(EncoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
+        self.layers = nn.ModuleList(layer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
         self.norm = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
         self.scale = math.sqrt(d_model)
 
+    def embed_tokens(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Ids (B, L) at positions start .. start+L-1 -> dropout(embedding * sqrt(D) + PE), (B, L, D)."""
+        return self.drop(self.pos(self.embed(ids) * self.scale, start=start))   # (B, L, D)
+
+
+class Encoder(_EmbeddedStack):
+    """Embedding * sqrt(D) + positions, N encoder layers, final LayerNorm."""
+
+    def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
+                 dropout: float = 0.0, max_len: int = 256, learned_positions: bool = False):
+        super().__init__(EncoderLayer, vocab_size, d_model, num_heads, num_layers, d_ff, dropout, max_len,
+                         learned_positions)
+
     def forward(self, src: torch.Tensor, src_mask: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Source ids (B, S), mask (B, 1, 1, S) -> encoder output (B, S, D), per-layer weights (B, h, S, S)."""
-        x = self.drop(self.pos(self.embed(src) * self.scale))             # (B, S, D)
+        x = self.embed_tokens(src)                                         # (B, S, D)
         weights = []
         for layer in self.layers:
             x, w = layer(x, src_mask)                                      # (B, S, D), (B, h, S, S)
@@ -220,19 +233,13 @@ class Encoder(nn.Module):
         return self.norm(x), weights                                       # (B, S, D)
 
 
-class Decoder(nn.Module):
+class Decoder(_EmbeddedStack):
     """Embedding * sqrt(D) + positions, N decoder layers, final LayerNorm, output = embedding matrix transposed."""
 
     def __init__(self, vocab_size: int, d_model: int, num_heads: int, num_layers: int, d_ff: int,
                  dropout: float = 0.0, max_len: int = 256, learned_positions: bool = False):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, d_model)
-        nn.init.normal_(self.embed.weight, std=d_model ** -0.5)            # unit variance after * sqrt(D)
-        self.pos = PositionalEncoding(d_model, max_len, learned_positions)
-        self.layers = nn.ModuleList(DecoderLayer(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
-        self.norm = nn.LayerNorm(d_model)
-        self.drop = nn.Dropout(dropout)
-        self.scale = math.sqrt(d_model)
+        super().__init__(DecoderLayer, vocab_size, d_model, num_heads, num_layers, d_ff, dropout, max_len,
+                         learned_positions)
 
     def cross_keys_values(self, memory: torch.Tensor) -> tuple:
         """Each layer's cross-attention keys and values of the encoder output (B, S, D) -> ((B, h, S, d_k) x 2) per layer."""
@@ -242,7 +249,7 @@ class Decoder(nn.Module):
         """Target ids (B, T) after t cached positions -> logits (B, T, V), weights per layer, new cache per layer."""
         t = 0 if cache is None else cache[0][0].shape[2]                   # positions already decoded
         T = tgt_in.shape[1]
-        x = self.drop(self.pos(self.embed(tgt_in) * self.scale, start=t))  # (B, T, D)
+        x = self.embed_tokens(tgt_in, start=t)                             # (B, T, D)
         mask = torch.ones(T, t + T, dtype=torch.bool, device=x.device).tril(diagonal=t)   # (T, t+T): j <= t + i
         weights, new_cache = [], []
         for i, layer in enumerate(self.layers):
