@@ -1,4 +1,6 @@
 """Attention twins: weights are a distribution over real tokens, PyTorch == TensorFlow, decoding protocol, errors."""
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -13,16 +15,12 @@ from llmbook.torch import attention as torch_att
 from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
 from llmbook.torch.decoding import beam_search as torch_beam, greedy_decode as torch_greedy
 
+from seq2seq_helpers import padded_batch, torch_logits
+
 SIZES = dict(src_vocab_size=23, tgt_vocab_size=17, embed_dim=6, hidden_dim=10)
 B, S, T, HQ, HK = 4, 7, 5, 6, 8
 
-
-def batch(B=5, S=8, T=6, seed=0):
-    rng = np.random.default_rng(seed)
-    src = rng.integers(4, SIZES["src_vocab_size"], (B, S))
-    src[1, 5:] = PAD_ID
-    src[3, 2:] = PAD_ID
-    return src, rng.integers(4, SIZES["tgt_vocab_size"], (B, T))
+batch = partial(padded_batch, SIZES)          # (src (B, S), tgt (B, T)) ids, rows 1 and 3 padded
 
 
 def qkm(seed=0, hq=HQ, hk=HK, three=False):
@@ -146,11 +144,6 @@ def twins(request):
     f = tf_att.Seq2SeqAttention(**SIZES, score=request.param)
     torch_to_tf(t, f)
     return t, f, request.param
-
-
-def torch_logits(model, src, tgt):
-    with torch.no_grad():
-        return model.eval()(torch.as_tensor(src), torch.as_tensor(tgt)).numpy()
 
 
 def test_seq2seq_attention_shapes(twins):

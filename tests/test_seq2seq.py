@@ -1,4 +1,6 @@
 """The encoder–decoder twins: shapes, padding, causality, PyTorch == TensorFlow, checkpoints, seq2seq batches."""
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -12,20 +14,11 @@ from llmbook.tf.checkpoint import load_checkpoint as tf_load, save_checkpoint as
 from llmbook.torch import seq2seq as torch_seq2seq
 from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
 
+from seq2seq_helpers import padded_batch, torch_logits
+
 SIZES = dict(src_vocab_size=23, tgt_vocab_size=17, embed_dim=6, hidden_dim=10)
 
-
-def batch(B=5, S=8, T=6, seed=0):
-    rng = np.random.default_rng(seed)
-    src = rng.integers(4, SIZES["src_vocab_size"], (B, S))
-    src[1, 5:] = PAD_ID
-    src[3, 2:] = PAD_ID
-    return src, rng.integers(4, SIZES["tgt_vocab_size"], (B, T))
-
-
-def torch_logits(model, src, tgt):
-    with torch.no_grad():
-        return model.eval()(torch.as_tensor(src), torch.as_tensor(tgt)).numpy()
+batch = partial(padded_batch, SIZES)          # (src (B, S), tgt (B, T)) ids, rows 1 and 3 padded
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,6 @@
 """The Transformer twins: masks, causality, library parity, PyTorch == TensorFlow, incremental == full decoding."""
+from functools import partial
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,21 +18,13 @@ from llmbook.torch import train as torch_train
 from llmbook.torch import transformer as torch_tr
 from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
 
+from seq2seq_helpers import padded_batch, torch_logits
+
 SIZES = dict(src_vocab_size=23, tgt_vocab_size=17, d_model=16, num_heads=4, num_encoder_layers=2,
              num_decoder_layers=2, d_ff=24, dropout=0.1, max_len=32)
 
 
-def batch(B=5, S=8, T=6, seed=0):
-    rng = np.random.default_rng(seed)
-    src = rng.integers(4, SIZES["src_vocab_size"], (B, S))
-    src[1, 5:] = PAD_ID
-    src[3, 2:] = PAD_ID
-    return src, rng.integers(4, SIZES["tgt_vocab_size"], (B, T))
-
-
-def torch_logits(model, src, tgt):
-    with torch.no_grad():
-        return model.eval()(torch.as_tensor(src), torch.as_tensor(tgt)).numpy()
+batch = partial(padded_batch, SIZES)          # (src (B, S), tgt (B, T)) ids, rows 1 and 3 padded
 
 
 def twins(learned=False, seed=0, sharpen=1.0):
