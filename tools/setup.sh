@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(chromium dict-de-en nodejs npm)
+APT_PACKAGES=(chromium dict-de-en nodejs npm bubblewrap sword-text-web sword-text-sparv)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
