@@ -39,6 +39,10 @@ Rules, in order (each was measured on these modules; the counts are in the manif
    not murder." / "No matarás." is a ratio of 2 but a fine pair.
 No length limit is applied here: the loader's `max_words` (30 by default) chooses it.
 
+7. Repeats. A validation or test verse whose English or Spanish text occurs verbatim in a training
+   verse ("Yahweh spoke to Moses, saying,", parallel passages in Kings and Chronicles) is dropped,
+   so no held-out sentence is seen in training.
+
 Split: by whole chapters, from SHA-256("book chapter"): < 90 % train, < 95 % validation, the rest
 test, so no verse of a held-out chapter is in training.
 """
@@ -218,6 +222,12 @@ def extract(sword_root: Path = SWORD_ROOT) -> tuple[list[tuple[str, str, int, in
     texts["es"] = {k: undo_drop_cap(t) if k[2] == 1 else t for k, t in texts["es"].items()}
     pairs, stats = align(texts["en"], texts["es"])
     rows = [(bible.chapter_split(b, c), b, c, v, e, s) for b, c, v, e, s in pairs]
+    train_en = {r[4] for r in rows if r[0] == "train"}
+    train_es = {r[5] for r in rows if r[0] == "train"}
+    repeats = {r for r in rows if r[0] != "train" and (r[4] in train_en or r[5] in train_es)}   # rule 7
+    rows = [r for r in rows if r not in repeats]
+    stats["held_out_repeats_dropped"] = len(repeats)
+    stats["kept"] = len(rows)
     sources = {lang: {f: infos[lang].get(f.lower(), "") for f in
                       ("Description", "Version", "SwordVersionDate", "Versification", "DistributionLicense")}
                | {"module": MODULES[lang], "debian_package": pkg}
@@ -268,7 +278,12 @@ def main() -> None:
         manifest["tokenizers"] = train_tokenizers(ROOT / "llmbook" / "checkpoints" / "enes_spm.npz",
                                                   bible.load_bible_pairs("train"))
     bible.MANIFEST_FILE.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps({k: v for k, v in manifest.items() if k not in ("sources",)}, ensure_ascii=False)[:3000])
+    e = manifest["extraction"]
+    print(f"wrote {bible.DATA_FILE.name}: {e['kept']} of {e['paired']} paired verses kept "
+          f"({e['dropped_chapter_verses']} in {len(e['dropped_chapters'])} shifted chapters, "
+          f"{e['ratio_outliers']} length outliers, {e['held_out_repeats_dropped']} held-out repeats dropped)")
+    print(f"verses per split {manifest['verses']}; pairs of <= {bible.MAX_WORDS} words {manifest['pairs']}; "
+          f"split checksum {manifest['split_checksum']}")
 
 
 if __name__ == "__main__":
