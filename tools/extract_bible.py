@@ -57,6 +57,7 @@ import json
 import math
 import re
 import statistics
+import subprocess
 import sys
 import time
 import unicodedata
@@ -76,7 +77,10 @@ SHIFT_MARGIN = 1.5          # ... and calls it shifted when an offset of 1 fits 
 MAX_RATIO_Z = 4.0           # rule 6: robust z of the log character ratio beyond which a pair is dropped
 MIN_EXCESS = 40             # ... if the length difference is also more than 40 characters
 MAX_SHIFTED = 3             # rule 5: a chapter with this many shifted verses is dropped whole
-SPM_VOCAB = dict(en=4000, es=4000)   # SentencePiece BPE pieces per language, specials included
+# SentencePiece BPE pieces per language, specials included. Measured on held-out verses: 2k / 4k / 8k
+# pieces give 1.49 / 1.34 / 1.26 pieces per English word (Spanish 1.61 / 1.45 / 1.34); 8k would double the
+# embedding and output layers to shorten sequences by 7 %. One model per side, as ende_spm.npz.
+SPM_VOCAB = dict(en=4000, es=4000)
 
 _BOOK_END = re.compile(r'<div[^>]*\btype="book"[^>]*\beID=|<div[^>]*\beID=[^>]*\btype="book"')
 _PSALM_TITLE = re.compile(r'<title[^>]*type="psalm"[^>]*>(.*?)</title>', re.S)
@@ -212,6 +216,15 @@ def align(en: dict, es: dict) -> tuple[list[tuple[str, int, int, str, str]], dic
     return pairs, stats
 
 
+def _deb_version(package: str) -> str:
+    """The installed Debian package's version, or 'unknown'."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
 def extract(sword_root: Path = SWORD_ROOT) -> tuple[list[tuple[str, str, int, int, str, str]], dict]:
     """Every aligned, cleaned pair with its split: (split, book, chapter, verse, en, es), and the statistics."""
     cleaner = _cleaner()
@@ -229,8 +242,9 @@ def extract(sword_root: Path = SWORD_ROOT) -> tuple[list[tuple[str, str, int, in
     stats["held_out_repeats_dropped"] = len(repeats)
     stats["kept"] = len(rows)
     sources = {lang: {f: infos[lang].get(f.lower(), "") for f in
-                      ("Description", "Version", "SwordVersionDate", "Versification", "DistributionLicense")}
-               | {"module": MODULES[lang], "debian_package": pkg}
+                      ("Description", "Version", "SwordVersionDate", "Versification", "DistributionLicense",
+                       "Copyright", "CopyrightNotes")}
+               | {"module": MODULES[lang], "debian_package": pkg, "debian_version": _deb_version(pkg)}
                for lang, pkg in (("en", "sword-text-web"), ("es", "sword-text-sparv"))}
     return rows, dict(sources=sources, extraction=stats)
 
