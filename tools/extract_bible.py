@@ -22,16 +22,20 @@ Rules, in order (each was measured on these modules; the counts are in the manif
    Corinto ...") after the final "Amén."; it is not in the WEB and is cut.
 4. Pairing. Only the 66 books both modules hold; a pair is one (book, chapter, verse) that is
    non-empty on both sides (the WEB's deuterocanon, and verses one tradition omits, e.g. Acts 8:37,
-   are unpaired).
+   are unpaired). The verses just before and after a verse that only one side has are dropped too:
+   the other side usually merged the missing text into one of them (the RV1909's Job 35:15 holds
+   35:16; the WEB's Romans 14:23 holds 16:25-27).
 5. Versification. Where the RV1909 follows the Hebrew division (e.g. Numbers 13, Jonah 2,
-   1 Chronicles 21 from verse 16), its verses are shifted by one against the WEB's until the end of
-   the chapter, so same-numbered verses do not correspond. A verse is called shifted when, over it
-   and its `SHIFT_WINDOW` neighbours on each side, the median |log(characters EN / characters ES) -
+   1 Chronicles 21 from verse 16), its verses are shifted against the WEB's until the end of the
+   chapter, so same-numbered verses do not correspond. A verse is called shifted when, over it and
+   its `SHIFT_WINDOW` neighbours on each side, the median |log(characters EN / characters ES) -
    median| is above 2 robust standard deviations at offset 0 and `SHIFT_MARGIN` times what it is at
-   offset +1 or -1. A chapter with `MAX_SHIFTED` or more shifted verses is dropped whole (inside a
-   shifted run, lists of names have even lengths and hide the shift); a lone shifted verse is
-   dropped. A verse one side lacks (3 John 1:15, Revelation 12:18 in the WEB; Acts 8:37) just has
-   no pair.
+   some offset of 1 to 6 verses (Job 40 is 5 verses off). A chapter with `MAX_SHIFTED` or more
+   shifted verses is dropped whole (inside a shifted run, lists of names have even lengths and hide
+   the shift); a lone shifted verse is dropped. This is conservative: it also drops a few aligned
+   chapters of even-length verses (Psalm 148). The words' Strong's numbers, which both modules
+   carry, were tried as a content signal and do not work: where the numbering differs, the WEB's
+   tags follow the Hebrew verses, so they agree with the shifted RV1909 (Numbers 30, Jonah 2).
 6. Single verses. A pair is dropped when its log character-length ratio lies more than
    `MAX_RATIO_Z` robust standard deviations (1.4826 x MAD) from the median over all pairs and the
    lengths differ by more than `MIN_EXCESS` characters beyond the typical ratio: such a pair holds
@@ -73,7 +77,8 @@ MODULES = {"en": "engWEB2015eb", "es": "spaRV1909eb"}
 APT_HINT = ("install the Debian packages: `sudo apt-get install sword-text-web sword-text-sparv` "
             "(the course's `make setup` does it) and the PyPI package `pysword==0.2.8`")
 SHIFT_WINDOW = 3            # rule 5 compares offsets over a verse and its 3 neighbours on each side
-SHIFT_MARGIN = 1.5          # ... and calls it shifted when an offset of 1 fits 1.5 times better
+SHIFT_MARGIN = 1.5          # ... and calls it shifted when an offset in SHIFTS fits 1.5 times better
+SHIFTS = [d for d in range(-6, 7) if d]   # Job 40 is 5 verses off (the RV1909 holds 40:1-5 in 39:30)
 MAX_RATIO_Z = 4.0           # rule 6: robust z of the log character ratio beyond which a pair is dropped
 MIN_EXCESS = 40             # ... if the length difference is also more than 40 characters
 MAX_SHIFTED = 3             # rule 5: a chapter with this many shifted verses is dropped whole
@@ -174,12 +179,17 @@ def align(en: dict, es: dict) -> tuple[list[tuple[str, int, int, str, str]], dic
         cut = _SUBSCRIPTION.sub(r"\1", es[k])
         n_sub += cut != es[k]
         es[k] = cut
+    lone = [k for k in order if bool(en.get(k)) != bool(es.get(k))] + [k for k in en if en[k] and k[0] in books
+                                                                      and not es.get(k)]
+    beside_lone = {(b, c, v + d) for b, c, v in lone for d in (-1, 1)}
     both = [k for k in order if en.get(k) and es.get(k)]
+    n_beside = sum(k in beside_lone for k in both)
+    both = [k for k in both if k not in beside_lone]       # rule 4: the neighbour may hold the missing text
     stats = dict(en_verses=sum(1 for t in en.values() if t), es_verses=sum(1 for t in es.values() if t),
                  en_books_unpaired=sorted({k[0] for k in en if en[k]} - books),
                  only_en=sum(1 for k in en if en[k] and k[0] in books and not es.get(k)),
                  only_es=sum(1 for k in es if es[k] and not en.get(k)), subscriptions_cut=n_sub,
-                 paired=len(both))
+                 beside_unpaired=n_beside, paired=len(both))
     ratios = {k: _log_ratio(en[k], es[k]) for k in both}
     mid = statistics.median(ratios.values())
     sd = 1.4826 * statistics.median(abs(r - mid) for r in ratios.values())
@@ -195,7 +205,7 @@ def align(en: dict, es: dict) -> tuple[list[tuple[str, int, int, str, str]], dic
         for i, k in enumerate(keys):
             window = keys[max(0, i - SHIFT_WINDOW):i + SHIFT_WINDOW + 1]
             here = cost(window, 0)
-            if here > 2 * sd and SHIFT_MARGIN * min(cost(window, -1), cost(window, 1)) < here:
+            if here > 2 * sd and SHIFT_MARGIN * min(cost(window, d) for d in SHIFTS) < here:
                 moved.append(k)
         shifted += [f"{b} {c}:{k[2]}" for k in moved]
         if len(moved) >= MAX_SHIFTED:
