@@ -18,8 +18,9 @@ Rules, in order (each was measured on these modules; the counts are in the manif
 2. Psalm titles. The RV1909 prints a psalm's title inside verse 1; the WEB marks it as a heading
    (<title type="psalm">), which the cleaner would drop. The WEB title is put back in front of
    verse 1 so both sides say the same thing.
-3. Subscriptions. The RV1909 ends 13 epistles with the traditional subscription ("Fué escrita de
-   Corinto ...") after the final "Amén."; it is not in the WEB and is cut.
+3. Subscriptions. The RV1909 ends 14 epistles (Romans to Hebrews) with the traditional
+   subscription ("Fué escrita de Corinto ...") after the final "Amén."; it is not in the WEB and is
+   cut.
 4. Pairing. Only the 66 books both modules hold; a pair is one (book, chapter, verse) that is
    non-empty on both sides (the WEB's deuterocanon, and verses one tradition omits, e.g. Acts 8:37,
    are unpaired). The verses just before and after a verse that only one side has are dropped too:
