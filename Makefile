@@ -51,6 +51,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/ch5_quality.py --skip-train
 	$(PY) benchmarks/ch6_quality.py --skip-train
 	$(PY) benchmarks/attention_cost.py
+	$(PY) benchmarks/bible_stats.py
 
 clean:
 	rm -rf _build

@@ -1,4 +1,5 @@
 """Corpora, tokenisers, vocabularies and batching shared by the PyTorch and TensorFlow code."""
+from .bible import en_es, load_bible_pairs, load_bible_verses
 from .batching import Batches, context_windows, minibatches, pad_sequences, teacher_forcing
 from .dates import dates
 from .pairs import ParallelSplits
@@ -8,6 +9,6 @@ from .shakespeare import (TEST_PLAYS, VALIDATION_PLAYS, ShakespeareSplits, Token
 from .vocab import BOS, EOS, PAD, UNK, Vocab, char_tokens, detokenize, word_tokens
 
 __all__ = ["Batches", "context_windows", "minibatches", "pad_sequences", "teacher_forcing", "dates",
-           "ParallelSplits", "en_de", "load_en_de_pairs", "split_pairs", "TEST_PLAYS", "VALIDATION_PLAYS", "ShakespeareSplits",
+           "ParallelSplits", "en_de", "en_es", "load_bible_pairs", "load_bible_verses", "load_en_de_pairs", "split_pairs", "TEST_PLAYS", "VALIDATION_PLAYS", "ShakespeareSplits",
            "TokenizedCorpus", "load_shakespeare", "tokenized_shakespeare", "BOS", "EOS", "PAD", "UNK", "Vocab",
            "char_tokens", "detokenize", "word_tokens"]
