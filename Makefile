@@ -25,7 +25,7 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
-	env $(DISPATCH2) $(PY) -m pytest chapters solutions -p no:cacheprovider
+	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider
 
 book: $(STAMP)
 	bash tools/vendor.sh
