@@ -52,6 +52,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/ch6_quality.py --skip-train
 	$(PY) benchmarks/attention_cost.py
 	$(PY) benchmarks/bible_stats.py
+	$(PY) benchmarks/quality_table.py
 
 clean:
 	rm -rf _build
