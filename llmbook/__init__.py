@@ -5,14 +5,20 @@ everything else (data, n-grams, metrics, widgets, grading) is framework-neutral.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import random
+import sys
+import warnings
 
 import numpy as np
 
 __version__ = "0.1.0"
 REPOSITORY = "https://github.com/llmbook/llm-foundations"  # the one place the repository URL is written
+# What a learner on Colab is told after the set-up cell (every page's first cell imports llmbook).
+COLAB_RESTART = ("llmbook: if pip changed a package that was already imported, or a widget does\n"
+                 "not show: Runtime > Restart session, then run the notebook from the top.")
 
 
 def seed(n: int = 0, deterministic: bool = True) -> None:
@@ -47,3 +53,35 @@ def checkpoint_path(name: str):
         raise FileNotFoundError(f"no checkpoint {name!r} in {path.parent}; shipped: {shipped}. "
                                 "Checkpoints are trained by the scripts in benchmarks/.")
     return path
+
+
+def stale_imports() -> list[str]:
+    """'name loaded -> installed' for each imported top-level package whose installed version differs."""
+    owners = importlib.metadata.packages_distributions()
+    stale = []
+    for name, module in list(sys.modules.items()):
+        with warnings.catch_warnings():            # some packages deprecate __version__
+            warnings.simplefilter("ignore")
+            loaded = getattr(module, "__version__", None)
+        if "." in name or not isinstance(loaded, str) or len(owners.get(name, [])) != 1:
+            continue
+        try:
+            installed = importlib.metadata.version(owners[name][0])
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if installed != loaded:
+            stale.append(f"{name} {loaded} -> {installed}")
+    return sorted(stale)
+
+
+def colab_note() -> str:
+    """The restart advice for Colab, naming the packages pip replaced after they were imported."""
+    stale = stale_imports()
+    if not stale:
+        return COLAB_RESTART
+    return (f"llmbook: pip replaced packages this session had already imported: {', '.join(stale)}.\n"
+            "Use Runtime > Restart session, then run the notebook from the top.")
+
+
+if "google.colab" in sys.modules:      # Colab only: local runs (and the book's outputs) print nothing
+    print(colab_note())

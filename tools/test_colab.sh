@@ -30,8 +30,15 @@ if [ ! -x $PY ] || [ "$(cat $STAMP 2>/dev/null)" != "$want" ]; then
     grep -v -i -E "^($names|keras|tensorflow|tensorflow-cpu)==" constraints.txt > "$cons"
     $PY -m pip install -q --upgrade pip
     # one resolver run: if pyproject.toml's lower bounds exclude a Colab version, this fails
-    $PY -m pip install -q -r "$pins" -c "$cons" torch==2.13.0 -e . pytest nbval nbclient nbformat jupytext
-    rm -f "$pins" "$cons"
+    log=$(mktemp)
+    if ! $PY -m pip install -q -r "$pins" -c "$cons" torch==2.13.0 -e . pytest nbval nbclient nbformat jupytext \
+            > "$log" 2>&1; then
+        grep -v -E "^WARNING: Location .* is ignored" "$log" >&2
+        echo "test_colab: pip could not install the Colab versions with llmbook (see above): is a lower bound in" \
+             "pyproject.toml above a version in colab-versions.txt?" >&2
+        exit 1
+    fi
+    rm -f "$pins" "$cons" "$log"
     echo "$want" > $STAMP
     echo "test_colab: $VENV built in $((SECONDS - start)) s"
 fi
@@ -53,7 +60,7 @@ echo "test_colab: unit tests in $((SECONDS - t0)) s"
 
 # 3. three pages executed top to bottom under the Colab versions
 t0=$SECONDS
-PYTHONPATH=$PWD $PY tools/colab_pages.py \
+PATH=$PWD/$VENV/bin:$PATH PYTHONPATH=$PWD $PY tools/colab_pages.py \
     chapters/05_attention/02_attention_dates.md chapters/03_lstm_gru/01_gates.md \
     chapters/06_transformer/01_attention.md
 echo "test_colab: pages in $((SECONDS - t0)) s"
