@@ -56,20 +56,24 @@ def checkpoint_path(name: str):
 
 
 def stale_imports() -> list[str]:
-    """'name loaded -> installed' for each imported top-level package whose installed version differs."""
+    """'name loaded -> installed' for each imported package llmbook requires whose installed version differs."""
+    import re
+    try:
+        wanted = {re.split(r"[\s<>=!~;\[@(]", r, maxsplit=1)[0].lower().replace("_", "-")
+                  for r in importlib.metadata.requires("llmbook") or []}
+    except importlib.metadata.PackageNotFoundError:   # llmbook run from a source tree, not installed
+        return []
     owners = importlib.metadata.packages_distributions()
     stale = []
     for name, module in list(sys.modules.items()):
+        dists = [d for d in owners.get(name, []) if d.lower().replace("_", "-") in wanted]
+        if "." in name or len(dists) != 1:
+            continue
         with warnings.catch_warnings():            # some packages deprecate __version__
             warnings.simplefilter("ignore")
             loaded = getattr(module, "__version__", None)
-        if "." in name or not isinstance(loaded, str) or len(owners.get(name, [])) != 1:
-            continue
-        try:
-            installed = importlib.metadata.version(owners[name][0])
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        if installed != loaded:
+        installed = importlib.metadata.version(dists[0])
+        if isinstance(loaded, str) and installed != loaded:
             stale.append(f"{name} {loaded} -> {installed}")
     return sorted(stale)
 
@@ -79,8 +83,8 @@ def colab_note() -> str:
     stale = stale_imports()
     if not stale:
         return COLAB_RESTART
-    return (f"llmbook: pip replaced packages this session had already imported: {', '.join(stale)}.\n"
-            "Use Runtime > Restart session, then run the notebook from the top.")
+    return ("llmbook: pip replaced packages this session had already imported:\n  "
+            + "\n  ".join(stale) + "\nUse Runtime > Restart session, then run the notebook from the top.")
 
 
 if "google.colab" in sys.modules:      # Colab only: local runs (and the book's outputs) print nothing

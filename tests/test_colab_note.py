@@ -3,8 +3,6 @@ import importlib
 import sys
 import types
 
-import pytest
-
 import llmbook
 
 
@@ -23,11 +21,13 @@ def test_colab_prints_the_restart_advice(monkeypatch, capsys):
 
 
 def test_a_package_replaced_after_import_is_named(monkeypatch):
-    tqdm = pytest.importorskip("tqdm")
+    import tqdm                                    # a requirement of llmbook
     old = types.ModuleType("tqdm")
     old.__version__ = "0.0.1"                      # as if pip installed a newer tqdm after this import
     monkeypatch.setitem(sys.modules, "tqdm", old)
     assert f"tqdm 0.0.1 -> {tqdm.__version__}" in llmbook.stale_imports()
-    assert "tqdm 0.0.1" in llmbook.colab_note() and "Restart session" in llmbook.colab_note()
+    note = llmbook.colab_note()
+    assert "tqdm 0.0.1" in note and "Restart session" in note
+    assert all(len(line) <= 80 for line in note.splitlines()), "the advice must fit 80 columns"
     monkeypatch.setitem(sys.modules, "tqdm", tqdm)
     assert not [s for s in llmbook.stale_imports() if s.startswith("tqdm ")]
