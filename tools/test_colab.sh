@@ -54,7 +54,7 @@ EOF
 
 # 2. unit tests (no nbval here: the committed twins hold the pinned versions' outputs)
 t0=$SECONDS
-PYTHONPATH=$PWD $PY -m pytest -q -p no:cacheprovider -o addopts="" \
+PYTHONPATH=$PWD $PY -m pytest -q -p no:cacheprovider -o addopts="" -W ignore::DeprecationWarning \
     tests/test_tf_rank4.py tests/test_widgets.py tests/test_colab_note.py tests/test_attention.py \
     tests/test_transformer.py
 echo "test_colab: unit tests in $((SECONDS - t0)) s"
