@@ -1,5 +1,6 @@
 # make setup      install Debian packages, .venv with pinned packages, vendored JS (idempotent)
-# make test       run every test, then nbval again under other CPU kernels (sets up first if needed)
+# make test       run every test, then nbval again under other CPU kernels, then the Colab-versions job
+#                 (tools/test_colab.sh: .venv-colab with colab-versions.txt) (sets up first if needed)
 # make book       build the HTML book into _build/html (sets up first if needed)
 # make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs
 # make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
@@ -26,6 +27,7 @@ setup: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider
+	bash tools/test_colab.sh
 
 book: $(STAMP)
 	bash tools/vendor.sh

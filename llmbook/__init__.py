@@ -5,14 +5,20 @@ everything else (data, n-grams, metrics, widgets, grading) is framework-neutral.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import random
+import sys
+import warnings
 
 import numpy as np
 
 __version__ = "0.1.0"
 REPOSITORY = "https://github.com/llmbook/llm-foundations"  # the one place the repository URL is written
+# What a learner on Colab is told after the set-up cell (every page's first cell imports llmbook).
+COLAB_RESTART = ("llmbook: if pip changed a package that was already imported, or a widget does\n"
+                 "not show: Runtime > Restart session, then run the notebook from the top.")
 
 
 def seed(n: int = 0, deterministic: bool = True) -> None:
@@ -47,3 +53,39 @@ def checkpoint_path(name: str):
         raise FileNotFoundError(f"no checkpoint {name!r} in {path.parent}; shipped: {shipped}. "
                                 "Checkpoints are trained by the scripts in benchmarks/.")
     return path
+
+
+def stale_imports() -> list[str]:
+    """'name loaded -> installed' for each imported package llmbook requires whose installed version differs."""
+    import re
+    try:
+        wanted = {re.split(r"[\s<>=!~;\[@(]", r, maxsplit=1)[0].lower().replace("_", "-")
+                  for r in importlib.metadata.requires("llmbook") or []}
+    except importlib.metadata.PackageNotFoundError:   # llmbook run from a source tree, not installed
+        return []
+    owners = importlib.metadata.packages_distributions()
+    stale = []
+    for name, module in list(sys.modules.items()):
+        dists = [d for d in owners.get(name, []) if d.lower().replace("_", "-") in wanted]
+        if "." in name or len(dists) != 1:
+            continue
+        with warnings.catch_warnings():            # some packages deprecate __version__
+            warnings.simplefilter("ignore")
+            loaded = getattr(module, "__version__", None)
+        installed = importlib.metadata.version(dists[0])
+        if isinstance(loaded, str) and installed != loaded:
+            stale.append(f"{name} {loaded} -> {installed}")
+    return sorted(stale)
+
+
+def colab_note() -> str:
+    """The restart advice for Colab, naming the packages pip replaced after they were imported."""
+    stale = stale_imports()
+    if not stale:
+        return COLAB_RESTART
+    return ("llmbook: pip replaced packages this session had already imported:\n  "
+            + "\n  ".join(stale) + "\nUse Runtime > Restart session, then run the notebook from the top.")
+
+
+if "google.colab" in sys.modules:      # Colab only: local runs (and the book's outputs) print nothing
+    print(colab_note())

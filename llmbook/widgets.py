@@ -4,6 +4,10 @@ Python callbacks need a kernel, which the HTML book does not have. So each explo
 its frames (HTML snippets) and shows them in a `widgets.Stack`, whose visible child is linked to a
 slider with `widgets.jslink`: the link runs in the browser, so the control works live in Jupyter
 or Colab and in the book, from the widget state saved in the notebook.
+
+`widgets.Stack` exists from ipywidgets 8 on; Colab ships ipywidgets 7. There `linked_stack` falls
+back to a Box whose children are shown or hidden (`layout.display`) by a Python observer of the
+control: it needs the live kernel, which Colab has.
 """
 from __future__ import annotations
 
@@ -11,6 +15,43 @@ import html
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
+
+HAS_STACK = hasattr(widgets, "Stack")   # ipywidgets >= 8
+
+
+def _own_layout(child: widgets.Widget, display: str) -> None:
+    """Give child a Layout of its own (layouts may be shared between frames) with `display` set."""
+    old = child.layout
+    kept = {k: getattr(old, k) for k in old.keys if not k.startswith("_") and getattr(old, k) is not None}
+    kept["display"] = display
+    child.layout = widgets.Layout(**kept)
+
+
+def linked_stack(selector: widgets.Widget, children: Sequence[widgets.Widget],
+                 layout: widgets.Layout | None = None) -> widgets.Widget:
+    """Show children[selector.index] only: a jslinked `widgets.Stack` (8.x), else a Box switched by Python (7.x)."""
+    if not hasattr(selector, "index"):
+        raise TypeError(f"linked_stack needs a selection control with an `index` (Dropdown, SelectionSlider, ...), "
+                        f"got {type(selector).__name__}")
+    children = list(children)
+    if len(children) != len(selector.options):
+        raise ValueError(f"linked_stack got {len(children)} children for {len(selector.options)} options of "
+                         f"the {type(selector).__name__}: give one child per option")
+    extra = {} if layout is None else {"layout": layout}
+    if HAS_STACK:
+        stack = widgets.Stack(children, selected_index=selector.index, **extra)
+        widgets.jslink((selector, "index"), (stack, "selected_index"))
+        return stack
+    for i, child in enumerate(children):
+        _own_layout(child, "" if i == selector.index else "none")
+    box = widgets.Box(children, **extra)
+
+    def show(change) -> None:
+        for i, child in enumerate(children):
+            child.layout.display = "" if i == change["new"] else "none"
+
+    selector.observe(show, names="index")
+    return box
 
 
 def frame_slider(frames: Mapping[str, str], description: str, value: str | None = None) -> widgets.VBox:
@@ -22,9 +63,7 @@ def frame_slider(frames: Mapping[str, str], description: str, value: str | None 
                                      description=description, continuous_update=True,
                                      style={"description_width": "initial"},
                                      layout=widgets.Layout(width="420px"))
-    stack = widgets.Stack([widgets.HTML(frames[k]) for k in labels], selected_index=labels.index(slider.value))
-    widgets.jslink((slider, "index"), (stack, "selected_index"))
-    return widgets.VBox([slider, stack])
+    return widgets.VBox([slider, linked_stack(slider, [widgets.HTML(frames[k]) for k in labels])])
 
 
 def bars_html(labels: Sequence[str], values: Sequence[float], title: str = "", width_px: int = 320,
@@ -57,9 +96,7 @@ def frame_picker(frames: Mapping[str, str], description: str, value: str | None 
     labels = list(frames)
     pick = widgets.Dropdown(options=labels, value=value if value is not None else labels[0], description=description,
                             style={"description_width": "initial"}, layout=widgets.Layout(width="620px"))
-    stack = widgets.Stack([widgets.HTML(frames[k]) for k in labels], selected_index=labels.index(pick.value))
-    widgets.jslink((pick, "index"), (stack, "selected_index"))
-    return widgets.VBox([pick, stack])
+    return widgets.VBox([pick, linked_stack(pick, [widgets.HTML(frames[k]) for k in labels])])
 
 
 def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str = "", cell_px: int = 26) -> str:
@@ -92,7 +129,8 @@ def frame_selector(frames: Mapping[tuple, str], names: Sequence[str], missing: s
     """One dropdown per axis of `frames` (keyed by tuples of labels, one per name) over precomputed HTML frames.
 
     The frames sit in nested `widgets.Stack`s, one level per axis; every stack of a level is linked to that
-    level's dropdown with `widgets.jslink`, so any combination shows without a kernel (static book too).
+    level's dropdown with `widgets.jslink`, so any combination shows without a kernel (static book too);
+    on ipywidgets 7 the stacks are `linked_stack`'s Python-switched boxes.
     Combinations absent from `frames` show `missing`.
     """
     if not frames:
@@ -112,10 +150,7 @@ def frame_selector(frames: Mapping[tuple, str], names: Sequence[str], missing: s
         depth = len(prefix)
         if depth == len(names):
             return widgets.HTML(frames.get(prefix, f"<p><i>{html.escape(missing)}</i></p>"), layout=layout, style=style)
-        stack = widgets.Stack([level(prefix + (o,)) for o in axes[depth]], selected_index=pickers[depth].index,
-                              layout=layout)
-        widgets.jslink((pickers[depth], "index"), (stack, "selected_index"))
-        return stack
+        return linked_stack(pickers[depth], [level(prefix + (o,)) for o in axes[depth]], layout=layout)
 
     return widgets.VBox([widgets.HBox(pickers), level(())])
 

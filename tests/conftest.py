@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SETUP_HINT = "run `make setup` in the repository root (it installs everything the tests use)"
 # Folders the build may not touch; anything else that appears in the repository during the build is junk.
-_UNWATCHED = {".git", ".venv", "_vendor", "_build", ".pytest_cache", "node_modules"}
+_UNWATCHED = {".git", ".venv", ".venv-colab", "_vendor", "_build", ".pytest_cache", "node_modules"}
 
 
 @dataclass

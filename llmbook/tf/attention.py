@@ -25,6 +25,42 @@ from llmbook.tf.seq2seq import source_lengths
 SCORES = ("additive", "dot", "general")
 
 
+# TensorFlow's oneDNN batch matmul on rank-4 tensors gives wrong numbers or crashes on some CPUs
+# (AVX-512, TF 2.19-2.21: tensorflow/tensorflow#117700, #123109), and Keras 3.10-3.13's `Dense`
+# sends rank-4 inputs there. The two helpers below keep every matmul at rank 2 or 3; on the pinned
+# versions they give bit-identical results (tests/test_tf_rank4.py).
+
+def dense(layer: keras.layers.Dense, x):
+    """Apply `layer` to x (..., F) as one rank-2 matmul: (N, F) -> (N, U), reshaped back to (..., U)."""
+    x = tf.convert_to_tensor(x)                                                # (..., F)
+    lead = tf.shape(x)[:-1]                                                    # the leading axes (...)
+    y = layer(tf.reshape(x, [-1, x.shape[-1]]))                                # (N, F) -> (N, U)
+    y = tf.reshape(y, tf.concat([lead, [layer.units]], axis=0))               # (..., U)
+    y.set_shape(x.shape[:-1].concatenate([layer.units]))
+    return y
+
+
+def batched_matmul(a, b, transpose_b: bool = False):
+    """a (..., M, K) @ b (..., K, N) (or b (..., N, K) with transpose_b) -> (..., M, N), at most rank 3.
+
+    The leading axes (...) of a and b broadcast; they are merged into one batch axis for the matmul.
+    """
+    a, b = tf.convert_to_tensor(a), tf.convert_to_tensor(b)
+    if len(a.shape) <= 3 and len(b.shape) <= 3:
+        return tf.matmul(a, b, transpose_b=transpose_b)                        # (B, M, N) or (M, N)
+    n = b.shape[-2] if transpose_b else b.shape[-1]
+    static = tf.broadcast_static_shape(a.shape[:-2], b.shape[:-2]).concatenate([a.shape[-2], n])
+    lead = tf.broadcast_dynamic_shape(tf.shape(a)[:-2], tf.shape(b)[:-2])      # the batch axes (...)
+    a = tf.broadcast_to(a, tf.concat([lead, tf.shape(a)[-2:]], axis=0))        # (..., M, K)
+    b = tf.broadcast_to(b, tf.concat([lead, tf.shape(b)[-2:]], axis=0))        # (..., K, N) or (..., N, K)
+    a3 = tf.reshape(a, tf.concat([[-1], tf.shape(a)[-2:]], axis=0))            # (L, M, K), L = prod(...)
+    b3 = tf.reshape(b, tf.concat([[-1], tf.shape(b)[-2:]], axis=0))            # (L, K, N) or (L, N, K)
+    out = tf.matmul(a3, b3, transpose_b=transpose_b)                           # (L, M, N)
+    out = tf.reshape(out, tf.concat([lead, tf.shape(out)[-2:]], axis=0))       # (..., M, N)
+    out.set_shape(static)
+    return out
+
+
 def _check(query, keys, values, mask) -> None:
     """Clear errors for the shapes attention accepts (static shapes; unknown sizes are not checked)."""
     q, k, v = tuple(query.shape), tuple(keys.shape), tuple(values.shape)
@@ -100,7 +136,7 @@ class AdditiveAttention(_Attention):
                              f"{self.key_dim} features, got {query.shape[-1]} and {keys.shape[-1]}")
         q = self.W_q(query)[:, :, None, :]                                     # (B, T, 1, A)
         k = self.W_k(keys)[:, None, :, :]                                      # (B, 1, S, A)
-        return self.v(tf.tanh(q + k))[..., 0]                                  # (B, T, S, A) -> (B, T, S)
+        return dense(self.v, tf.tanh(q + k))[..., 0]                           # (B, T, S, A) -> (B, T, S)
 
 
 class DotProductAttention(_Attention):

@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from llmbook.tf.attention import batched_matmul
+
 EPS = 1e-5   # torch.nn.LayerNorm's default (Keras' is 1e-3)
 
 
@@ -31,7 +33,8 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout=None, training: boo
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"attention needs q (..., T, d_k), k (..., S, d_k), v (..., S, d_v); got "
                          f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    scores = tf.matmul(q, k, transpose_b=True) / math.sqrt(q.shape[-1])  # (..., T, d_k) @ (..., d_k, S) -> (..., T, S)
+    # batched_matmul: rank-4 (B, h, ...) runs as rank 3 (B h, ...), away from oneDNN's broken rank-4 kernel
+    scores = batched_matmul(q, k, transpose_b=True) / math.sqrt(q.shape[-1])   # (..., T, d_k) @ (..., d_k, S) -> (..., T, S)
     if mask is not None:
         if mask.dtype != tf.bool:
             raise ValueError(f"attention mask must be boolean (True = may attend), got {mask.dtype}")
@@ -39,7 +42,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout=None, training: boo
     weights = tf.nn.softmax(scores, axis=-1)                               # (..., T, S): each row sums to 1 over keys
     if dropout is not None:
         weights = dropout(weights, training=training)                      # (..., T, S)
-    return tf.matmul(weights, v), weights                                  # (..., T, d_v), (..., T, S)
+    return batched_matmul(weights, v), weights                             # (..., T, d_v), (..., T, S)
 
 
 def causal_mask(T: int, device=None):

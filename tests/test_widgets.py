@@ -1,0 +1,109 @@
+"""The explorers' switching on both ipywidgets lines: jslinked Stack (8.x) and a Python-switched Box (7.x).
+
+The 7.x path is tested here on any ipywidgets by setting `widgets.HAS_STACK = False`; tools/test_colab.sh
+runs this file again under ipywidgets 7 (Colab's), where it is the only path.
+"""
+import ipywidgets
+from ipywidgets.widgets.widget_link import Link
+import pytest
+
+from llmbook import widgets as lw
+
+FRAMES = {"a": "<p>frame a</p>", "b": "<p>frame b</p>", "c": "<p>frame c</p>"}
+EXPLORERS = [lw.frame_slider, lw.frame_picker]
+
+
+def _links():
+    """Every live widgets.Link (what jslink makes)."""
+    live = getattr(ipywidgets.widgets.widget, "_instances", None)        # 8.x
+    live = ipywidgets.Widget.widgets if live is None else live            # 7.x
+    return [w for w in live.values() if isinstance(w, Link)]
+
+
+def linked(selector, stack) -> bool:
+    return any(l.source == (selector, "index") and l.target == (stack, "selected_index") for l in _links())
+
+
+def shown(w):
+    """The innermost widget on show: follow Stack.selected_index (8.x) or the one displayed Box child (7.x)."""
+    while isinstance(w, ipywidgets.Box) or (lw.HAS_STACK and isinstance(w, ipywidgets.Stack)):
+        if lw.HAS_STACK and isinstance(w, ipywidgets.Stack):
+            w = w.children[w.selected_index]
+            continue
+        visible = [c for c in w.children if c.layout.display != "none"]
+        assert len(visible) == 1, f"{len(visible)} children of a {type(w).__name__} are on show, want exactly 1"
+        w = visible[0]
+    return w
+
+
+@pytest.fixture
+def v7(monkeypatch):
+    """Simulate ipywidgets 7 (no widgets.Stack): linked_stack takes its Box fallback."""
+    monkeypatch.setattr(lw, "HAS_STACK", False)
+
+
+def test_has_stack_follows_the_installed_ipywidgets():
+    assert lw.HAS_STACK == (int(ipywidgets.__version__.split(".")[0]) >= 8)
+
+
+@pytest.mark.parametrize("make", EXPLORERS)
+def test_v7_box_shows_the_chosen_frame_and_follows_the_control(v7, make):
+    box = make(FRAMES, description="x", value="b")
+    control, frames = box.children
+    assert isinstance(frames, ipywidgets.Box) and not type(frames).__name__ == "Stack"
+    assert shown(frames).value == FRAMES["b"]
+    for label in ("c", "a", "b"):
+        control.value = label                         # the kernel-side observer switches the frame
+        assert shown(frames).value == FRAMES[label], f"after choosing {label!r} the box shows the wrong frame"
+
+
+def test_v7_frame_selector_shows_every_combination(v7):
+    frames = {(s, h): f"<p>{s}/{h}</p>" for s in ("s1", "s2") for h in ("h1", "h2", "h3")}
+    del frames[("s2", "h3")]
+    box = lw.frame_selector(frames, ["sentence", "head"], missing="none here")
+    pickers = box.children[0].children
+    for s in ("s1", "s2"):
+        for h in ("h1", "h2", "h3"):
+            pickers[0].value, pickers[1].value = s, h
+            want = frames.get((s, h), "<p><i>none here</i></p>")
+            assert shown(box.children[1]).value == want, f"({s}, {h}) shows the wrong frame"
+
+
+def test_v7_does_not_share_layouts_between_switched_children(v7):
+    shared = ipywidgets.Layout(width="300px")
+    kids = [ipywidgets.HTML("x", layout=shared), ipywidgets.HTML("y", layout=shared)]
+    pick = ipywidgets.Dropdown(options=["x", "y"])
+    lw.linked_stack(pick, kids)
+    assert kids[0].layout is not kids[1].layout and shared.display is None
+    assert [k.layout.width for k in kids] == ["300px", "300px"]
+    assert [k.layout.display for k in kids] == ["", "none"]
+
+
+@pytest.mark.skipif(not lw.HAS_STACK, reason="widgets.Stack needs ipywidgets 8")
+@pytest.mark.parametrize("make", EXPLORERS)
+def test_v8_stack_is_jslinked_to_the_control(make):
+    box = make(FRAMES, description="x", value="c")
+    control, stack = box.children
+    assert isinstance(stack, ipywidgets.Stack) and stack.selected_index == 2
+    assert shown(stack).value == FRAMES["c"]
+    assert linked(control, stack), "the Stack is not jslinked to the control: the static book could not switch"
+
+
+@pytest.mark.skipif(not lw.HAS_STACK, reason="widgets.Stack needs ipywidgets 8")
+def test_v8_frame_selector_links_every_stack():
+    frames = {(s, h): f"<p>{s}/{h}</p>" for s in ("s1", "s2") for h in ("h1", "h2")}
+    box = lw.frame_selector(frames, ["sentence", "head"])
+    pickers, top = box.children[0].children, box.children[1]
+    assert isinstance(top, ipywidgets.Stack) and linked(pickers[0], top)
+    assert all(isinstance(s, ipywidgets.Stack) and linked(pickers[1], s) for s in top.children)
+
+
+@pytest.mark.parametrize("stackless", [False, True], ids=["installed", "7.x path"])
+def test_linked_stack_errors(monkeypatch, stackless):
+    if stackless:
+        monkeypatch.setattr(lw, "HAS_STACK", False)
+    pick = ipywidgets.Dropdown(options=["a", "b"])
+    with pytest.raises(ValueError, match="one child per option"):
+        lw.linked_stack(pick, [ipywidgets.HTML("only one")])
+    with pytest.raises(TypeError, match="needs a selection control"):
+        lw.linked_stack(ipywidgets.HTML("not a control"), [ipywidgets.HTML("a")])
