@@ -1,6 +1,7 @@
 """The one PyTorch training loop of the course: mini-batches in, history out."""
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 
@@ -58,9 +59,10 @@ def resolve_precision(precision: str, device: torch.device | str) -> str:
 
 def autocast(device: torch.device | str, precision: str):
     """The torch.autocast context for a resolved precision (fp32: a disabled one, i.e. plain float32)."""
-    dev = torch.device(device)
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    return torch.autocast(dev.type, dtype=dtype, enabled=precision != "fp32")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return torch.autocast(torch.device(device).type, dtype=dtype)
 
 
 def _read(losses: list[torch.Tensor], start: int, hist: dict) -> None:
