@@ -25,7 +25,7 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
-	env $(DISPATCH2) $(PY) -m pytest chapters solutions -p no:cacheprovider
+	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider
 
 book: $(STAMP)
 	bash tools/vendor.sh
@@ -52,6 +52,7 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/ch6_quality.py --skip-train
 	$(PY) benchmarks/attention_cost.py
 	$(PY) benchmarks/bible_stats.py
+	$(PY) benchmarks/quality_table.py
 
 clean:
 	rm -rf _build

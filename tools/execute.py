@@ -1,6 +1,6 @@
 """Execute MyST notebook sources (*.md, jupytext) into their .ipynb twins, outputs and widget state included.
 
-    python tools/execute.py                         # every chapters/*/NN_*.md
+    python tools/execute.py                         # every chapters/*/NN_*.md and appendix/NN_*.md
     python tools/execute.py chapters/01_language_models/01_ngram.md
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def sources(paths: list[str]) -> list[Path]:
             if p.suffix != ".md" or not p.exists():
                 raise SystemExit(f"execute: {p} is not an existing MyST source (*.md)")
         return found
-    return sorted(ROOT.glob("chapters/*/[0-9][0-9]_*.md"))
+    return sorted([*ROOT.glob("chapters/*/[0-9][0-9]_*.md"), *ROOT.glob("appendix/[0-9][0-9]_*.md")])
 
 
 def execute(md: Path, out: Path | None = None) -> float:
