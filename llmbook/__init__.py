@@ -21,26 +21,32 @@ COLAB_RESTART = ("llmbook: if pip changed a package that was already imported, o
                  "not show: Runtime > Restart session, then run the notebook from the top.")
 
 
-def seed(n: int = 0, deterministic: bool = True) -> None:
-    """Seed Python, NumPy, PyTorch and TensorFlow (those installed) and make their kernels deterministic.
+def seed(n: int = 0, deterministic: bool | None = None) -> None:
+    """Seed Python, NumPy, PyTorch and TensorFlow (those installed); optionally make their kernels deterministic.
 
-    TensorFlow's op determinism is switched on only without a GPU: on a GPU some ops (e.g. the
-    embedding gradient's segment sums) have no deterministic kernel and would raise.
+    `deterministic=None` (the default) means deterministic kernels on a CPU-only machine (nbval compares
+    outputs bit for bit there) and fast, non-deterministic ones when a GPU is present; True or False forces
+    the choice. TensorFlow's op determinism stays off on a GPU even when asked: some ops (e.g. the
+    embedding gradient's segment sums) have no deterministic GPU kernel and would raise.
     """
     random.seed(n)
     np.random.seed(n)
     os.environ["PYTHONHASHSEED"] = str(n)
     if importlib.util.find_spec("torch") is not None:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS
         import torch
         torch.manual_seed(n)   # also seeds every CUDA device
-        if deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.benchmark = False
+        gpu = torch.cuda.is_available() or (getattr(torch.backends, "mps", None) is not None
+                                           and torch.backends.mps.is_available())
+        det = (not gpu) if deterministic is None else bool(deterministic)
+        if det:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS
+        torch.use_deterministic_algorithms(det, warn_only=True)
+        torch.backends.cudnn.benchmark = not det
     if importlib.util.find_spec("tensorflow") is not None:
         from llmbook.tf import tensorflow as tf   # quiet import
         tf.keras.utils.set_random_seed(n)
-        if deterministic and not tf.config.list_physical_devices("GPU"):
+        tf_gpu = bool(tf.config.list_physical_devices("GPU"))
+        if (not tf_gpu) if deterministic is None else (deterministic and not tf_gpu):
             tf.config.experimental.enable_op_determinism()
 
 

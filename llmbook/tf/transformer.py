@@ -45,9 +45,10 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout=None, training: boo
     return batched_matmul(weights, v), weights                             # (..., T, d_v), (..., T, S)
 
 
-def causal_mask(T: int, device=None):
-    """(T, T) boolean: position i may attend to positions j <= i."""
-    return tf.cast(tf.linalg.band_part(tf.ones([T, T]), -1, 0), tf.bool)  # (T, T)
+def causal_mask(T: int, device=None, S: int | None = None):
+    """(T, S) boolean (S = T by default): query i, the last T of S positions, may attend to keys j <= S - T + i."""
+    S = T if S is None else S
+    return tf.cast(tf.linalg.band_part(tf.ones([T, S]), -1, S - T), tf.bool)   # (T, S)
 
 
 def padding_mask(ids, pad_id: int):
@@ -64,7 +65,7 @@ def _dense(units: int, in_dim: int) -> keras.layers.Dense:
 class MultiHeadAttention(keras.layers.Layer):
     """h scaled dot-product attentions on learned projections of D-wide queries, keys and values."""
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, causal: bool = False):
         super().__init__()
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}: choose d_model = h * d_k")
@@ -72,6 +73,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.W_q, self.W_k = _dense(d_model, d_model), _dense(d_model, d_model)
         self.W_v, self.W_o = _dense(d_model, d_model), _dense(d_model, d_model)
         self.drop = keras.layers.Dropout(dropout)
+        self.causal = causal  # True: each query sees only keys up to its own position (the last T of S keys)
 
     def split(self, x):
         """(B, L, D) -> (B, h, L, d_k)."""
@@ -90,6 +92,9 @@ class MultiHeadAttention(keras.layers.Layer):
         B, T = tf.shape(query)[0], tf.shape(query)[1]
         q = self.split(self.W_q(query))                                    # (B, h, T, d_k)
         k, v = kv if kv is not None else self.keys_values(key, value)      # (B, h, S, d_k) each
+        if self.causal:
+            causal = causal_mask(T, None, tf.shape(k)[2])                  # (T, S)
+            attn_mask = causal if attn_mask is None else tf.logical_and(attn_mask, causal)   # (B, h, T, S)
         out, weights = scaled_dot_product_attention(q, k, v, attn_mask, self.drop, training)   # (B, h, T, d_k), (B, h, T, S)
         out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, T, self.d_model])   # (B, T, h, d_k) -> (B, T, D)
         return self.W_o(out), weights                                      # (B, T, D), (B, h, T, S)
@@ -137,7 +142,7 @@ class PositionalEncoding(keras.layers.Layer):
         if isinstance(start, int) and x.shape[1] is not None and start + x.shape[1] > self.max_len:
             raise ValueError(f"position {start + x.shape[1] - 1} is beyond max_len={self.max_len}: "
                              "build the model with a larger max_len or shorten the input")
-        return x + self.table[start:start + L]                             # (B, L, D) + (L, D)
+        return x + tf.cast(self.table[start:start + L], x.dtype)           # (B, L, D) + (L, D), in x's precision
 
 
 class FeedForward(keras.layers.Layer):
@@ -181,7 +186,7 @@ class DecoderLayer(keras.layers.Layer):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, causal=True)
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.ff = FeedForward(d_model, d_ff, dropout)
         self.norm1, self.norm2, self.norm3 = _norm(d_model), _norm(d_model), _norm(d_model)
@@ -192,6 +197,7 @@ class DecoderLayer(keras.layers.Layer):
 
         `cross_kv` are the encoder output's projected keys and values (B, h, S, d_k); `cache` the keys and
         values of the t earlier target positions (None = none), to which this call's T positions are appended.
+        The self-attention is causal by construction; `tgt_mask` (True = may attend) is an extra mask on top.
         """
         y = self.norm1(x)                                                  # (B, T, D)
         k, v = self.self_attn.keys_values(y, y)                            # (B, h, T, d_k) each
@@ -258,12 +264,11 @@ class Decoder(_EmbeddedStack):
     def call(self, tgt_in, cross_kv, src_mask, cache=None, training: bool = False):
         """Target ids (B, T) after t cached positions -> logits (B, T, V), weights per layer, new cache per layer."""
         t = 0 if cache is None else tf.shape(cache[0][0])[2]               # positions already decoded
-        T = tf.shape(tgt_in)[1]
         x = self.embed_tokens(tgt_in, start=t, training=training)          # (B, T, D)
-        mask = tf.cast(tf.linalg.band_part(tf.ones([T, t + T]), -1, t), tf.bool)   # (T, t+T): j <= t + i
         weights, new_cache = [], []
         for i, layer in enumerate(self.layers_):
-            x, w, kv = layer(x, cross_kv[i], src_mask, mask, None if cache is None else cache[i], training=training)
+            x, w, kv = layer(x, cross_kv[i], src_mask, None, None if cache is None else cache[i],
+                             training=training)   # (B, T, D); the self-attention is causal
             weights.append(w)
             new_cache.append(kv)
         logits = tf.matmul(self.norm(x), self.embed.embeddings, transpose_b=True)   # (B, T, D) @ (D, V) -> (B, T, V)

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from llmbook.torch import device as best_device
+
 
 def save_checkpoint(model: torch.nn.Module, path: str | Path, **config) -> Path:
     """Save `model`'s weights (float16) and the keyword arguments that rebuild it."""
@@ -17,8 +19,9 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, **config) -> Path:
     return path
 
 
-def load_checkpoint(cls: type[torch.nn.Module], path: str | Path) -> torch.nn.Module:
-    """Rebuild a `cls` model from a checkpoint written by `save_checkpoint` (weights cast to float32)."""
+def load_checkpoint(cls: type[torch.nn.Module], path: str | Path,
+                    device: torch.device | str | None = None) -> torch.nn.Module:
+    """Rebuild a `cls` model from a checkpoint (weights cast to float32) on `device` (None: llmbook.torch.device())."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} not found: run the benchmark script that trains it "
@@ -28,5 +31,6 @@ def load_checkpoint(cls: type[torch.nn.Module], path: str | Path) -> torch.nn.Mo
         model = cls(**config)
         state = {k: torch.from_numpy(z[k].astype(np.float32)) for k in z.files if k != "__config__"}
     model.load_state_dict(state)
+    model.to(torch.device(device) if device is not None else best_device())
     model.eval()
     return model

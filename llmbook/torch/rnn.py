@@ -120,10 +120,11 @@ def next_logits_fn(model: CharRNN):
     def next_logits(history: list[int]) -> np.ndarray:
         if len(history) < memo["seen"] or not history:
             raise ValueError("next_logits_fn: the history must grow from call to call (make a new one per sample)")
-        ids = torch.as_tensor([history[memo["seen"]:]])                      # (1, t)
+        dev = next(model.parameters()).device
+        ids = torch.as_tensor([history[memo["seen"]:]], device=dev)          # (1, t)
         logits, memo["state"] = model(ids, memo["state"], return_state=True)  # (1, t, V)
         memo["seen"] = len(history)
-        return logits[0, -1].numpy()                                          # (V,)
+        return logits[0, -1].float().cpu().numpy()                            # (V,)
 
     return next_logits
 
@@ -138,16 +139,17 @@ def hidden_grad_norms(model: CharRNN, ids: torch.Tensor, targets: torch.Tensor) 
     if model.rnn.rnn.num_layers != 1:
         raise ValueError("hidden_grad_norms measures one-layer models")
     model.eval()
-    x = model.embed(torch.as_tensor(ids))               # (B, T, E)
+    dev = next(model.parameters()).device
+    x = model.embed(torch.as_tensor(ids, device=dev))   # (B, T, E)
     state, hs = None, []
     for t in range(x.shape[1]):
         _, state = model.rnn(x[:, t:t + 1], state)      # (L, B, H), or a pair of them
         hs.append(state[0] if isinstance(state, tuple) else state)
     logits = model.out(hs[-1][-1])                      # (B, V)
-    loss = nn.functional.cross_entropy(logits, torch.as_tensor(targets)[:, -1])
+    loss = nn.functional.cross_entropy(logits, torch.as_tensor(targets, device=dev)[:, -1])
     grads = torch.autograd.grad(loss, hs)               # T x (1, B, H)
     norms = torch.stack([g[0].norm(dim=-1).mean() for g in grads])   # (T,)
-    return norms.flip(0).detach().numpy()               # k = 0 (last step) .. T-1
+    return norms.flip(0).detach().cpu().numpy()         # k = 0 (last step) .. T-1
 
 
 def _library_tensors(layer) -> tuple[torch.Tensor, ...]:

@@ -42,9 +42,10 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     return weights @ v, weights                                            # (..., T, d_v), (..., T, S)
 
 
-def causal_mask(T: int, device=None) -> torch.Tensor:
-    """(T, T) boolean: position i may attend to positions j <= i."""
-    return torch.ones(T, T, dtype=torch.bool, device=device).tril()       # (T, T)
+def causal_mask(T: int, device=None, S: int | None = None) -> torch.Tensor:
+    """(T, S) boolean (S = T by default): query i, the last T of S positions, may attend to keys j <= S - T + i."""
+    S = T if S is None else S
+    return torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)   # (T, S)
 
 
 def padding_mask(ids: torch.Tensor, pad_id: int) -> torch.Tensor:
@@ -55,7 +56,7 @@ def padding_mask(ids: torch.Tensor, pad_id: int) -> torch.Tensor:
 class MultiHeadAttention(nn.Module):
     """h scaled dot-product attentions on learned projections of D-wide queries, keys and values."""
 
-    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, num_heads: int, dropout: float = 0.0, causal: bool = False):
         super().__init__()
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}: choose d_model = h * d_k")
@@ -66,6 +67,7 @@ class MultiHeadAttention(nn.Module):
         self.W_o = nn.Linear(d_model, d_model)
         self.drop = nn.Dropout(dropout)
         self.fused = False   # True: torch's F.scaled_dot_product_attention (flash/memory-efficient kernels), no weights
+        self.causal = causal  # True: each query sees only keys up to its own position (the last T of S keys)
 
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, h, L, d_k)."""
@@ -85,13 +87,29 @@ class MultiHeadAttention(nn.Module):
         B, T, _ = query.shape
         q = self.split(self.W_q(query))                                    # (B, h, T, d_k)
         k, v = kv if kv is not None else self.keys_values(key, value)      # (B, h, S, d_k) each
+        S = k.shape[2]
         if self.fused:                                                     # same maths, one fused kernel
             p = self.drop.p if self.training else 0.0
-            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p), None   # (B, h, T, d_k)
+            if self.causal and attn_mask is None and S == T:               # no mask tensor: Flash may be chosen
+                out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)   # (B, h, T, d_k)
+            else:                                                          # T == 1 after a cache needs no mask
+                mask = self._mask(attn_mask, T, S, q.device) if not (self.causal and attn_mask is None
+                                                                        and T == 1) else None
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)   # (B, h, T, d_k)
+            weights = None
         else:
-            out, weights = scaled_dot_product_attention(q, k, v, attn_mask, self.drop)  # (B, h, T, d_k), (B, h, T, S)
+            out, weights = scaled_dot_product_attention(q, k, v, self._mask(attn_mask, T, S, q.device),
+                                                        self.drop)         # (B, h, T, d_k), (B, h, T, S)
         out = out.transpose(1, 2).reshape(B, T, self.d_model)              # (B, T, h, d_k) -> (B, T, D): concat heads
         return self.W_o(out), weights                                      # (B, T, D), (B, h, T, S)
+
+
+    def _mask(self, attn_mask: torch.Tensor | None, T: int, S: int, device) -> torch.Tensor | None:
+        """`attn_mask`, and (when causal) the causal (T, S) mask of the last T of S positions; True = may attend."""
+        if not self.causal:
+            return attn_mask
+        causal = causal_mask(T, device, S)                                 # (T, S)
+        return causal if attn_mask is None else attn_mask & causal         # broadcasts to (B, h, T, S)
 
 
 def library_twin(mha: MultiHeadAttention) -> nn.MultiheadAttention:
@@ -171,7 +189,7 @@ class DecoderLayer(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout, causal=True)
         self.cross_attn = MultiHeadAttention(d_model, num_heads, dropout)
         self.ff = FeedForward(d_model, d_ff, dropout)
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
@@ -184,6 +202,7 @@ class DecoderLayer(nn.Module):
 
         `cross_kv` are the encoder output's projected keys and values (B, h, S, d_k); `cache` the keys and
         values of the t earlier target positions (None = none), to which this call's T positions are appended.
+        The self-attention is causal by construction; `tgt_mask` (True = may attend) is an extra mask on top.
         """
         y = self.norm1(x)                                                  # (B, T, D)
         k, v = self.self_attn.keys_values(y, y)                            # (B, h, T, d_k) each
@@ -248,12 +267,10 @@ class Decoder(_EmbeddedStack):
     def forward(self, tgt_in: torch.Tensor, cross_kv: tuple, src_mask: torch.Tensor, cache: tuple | None = None):
         """Target ids (B, T) after t cached positions -> logits (B, T, V), weights per layer, new cache per layer."""
         t = 0 if cache is None else cache[0][0].shape[2]                   # positions already decoded
-        T = tgt_in.shape[1]
         x = self.embed_tokens(tgt_in, start=t)                             # (B, T, D)
-        mask = torch.ones(T, t + T, dtype=torch.bool, device=x.device).tril(diagonal=t)   # (T, t+T): j <= t + i
         weights, new_cache = [], []
         for i, layer in enumerate(self.layers):
-            x, w, kv = layer(x, cross_kv[i], src_mask, mask, None if cache is None else cache[i])   # (B, T, D)
+            x, w, kv = layer(x, cross_kv[i], src_mask, None, None if cache is None else cache[i])   # (B, T, D); causal
             weights.append(w)
             new_cache.append(kv)
         logits = self.norm(x) @ self.embed.weight.T                        # (B, T, D) @ (D, V) -> (B, T, V)
