@@ -36,8 +36,8 @@ class Result:
 
     @property
     def score(self) -> int:
-        """Full points when every check passed, else 0."""
-        return self.points if self.status == "passed" else 0
+        """Full points when every check passed, else 0 (never outside [0, points])."""
+        return max(0, int(self.points)) if self.status == "passed" else 0
 
     @property
     def total(self) -> int:
@@ -102,8 +102,12 @@ def import_needs(needs: Iterable[str]) -> None:
         importlib.import_module("llmbook.tf" if name == "tensorflow" else name)
 
 
-def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit: float | None = None) -> Result:
-    """Run the checks of `q` whose kind is in `kinds` on `answer`; stop at the first failure."""
+def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit: float | None = None,
+                 reseed=None) -> Result:
+    """Run the checks of `q` whose kind is in `kinds` on `answer`; stop at the first failure.
+
+    `reseed(seed)`, when given, also seeds the process the answer runs in (the grading worker).
+    """
     kinds = tuple(kinds)
     checks = q.of_kind(kinds)
     counts = {k: sum(c.kind == k for c in checks) for k in ("public", "hidden") if k in kinds}
@@ -126,6 +130,8 @@ def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit:
         with time_limit(limit):
             for current in checks:
                 seed_loaded()
+                if reseed is not None:
+                    reseed(SEED)
                 try:
                     current.fn(wrapped)
                 except Unanswered as e:
