@@ -33,6 +33,7 @@ class Result:
     counts: dict           # kind -> number of checks of that kind that were run
     failure: str = ""      # '' when every check passed
     status: str = "passed"  # passed | failed | unanswered | timeout | missing
+    choice: bool = False    # a multiple-choice answer: the public checks only see its format
 
     @property
     def score(self) -> int:
@@ -46,6 +47,8 @@ class Result:
     def line(self) -> str:
         """The one-line, deterministic report a learner sees."""
         if self.status == "passed":
+            if list(self.counts) == ["public"] and self.choice:
+                return f"{self.qid}: format OK, graded by the instructor's checks"
             if list(self.counts) == ["public"]:
                 return f"{self.qid}: passed {self.total}/{self.total} public checks"
             kinds = ", ".join(f"{n} {k}" for k, n in self.counts.items())
@@ -111,7 +114,7 @@ def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit:
     kinds = tuple(kinds)
     checks = q.of_kind(kinds)
     counts = {k: sum(c.kind == k for c in checks) for k in ("public", "hidden") if k in kinds}
-    result = Result(q.qid, q.points, 0, counts)
+    result = Result(q.qid, q.points, 0, counts, choice=not q.callable)
     if answer is ... or answer is None:
         stub = "..." if answer is ... else "None"
         result.status, result.failure = "unanswered", f"{q.answer} is still {stub}: set it to your answer"

@@ -55,6 +55,7 @@ class ExerciseSet:
     name: str
     questions: dict[str, Question] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    expected: object = None        # llmbook.grading.stored.Expected of this set
 
 
 _loading: list[tuple[ExerciseSet, str]] = []   # (set, kind) of the check file being executed
@@ -129,18 +130,21 @@ def load(set_name: str, hidden: Iterable[str | Path] = (), secret: str | None = 
     (or the LLMBOOK_GRADING_SECRET variable), which is required when `hidden` is not empty.
     """
     hidden = list(hidden)
+    from llmbook.grading.stored import Expected
     exercise_set = ExerciseSet(set_name)
-    public = _exec_file(public_file(set_name), exercise_set, "public", {})
-    if hidden:
-        secret = secret if secret is not None else os.environ.get(SECRET_ENV)
+    exercise_set.expected = Expected(set_name)
+    public = _exec_file(public_file(set_name), exercise_set, "public", {"expected": exercise_set.expected})
+    secret = secret if secret is not None else os.environ.get(SECRET_ENV)
+    for location in hidden:   # each hidden file sees the public file's imports and helpers
+        path = hidden_file(set_name, location)
         if not secret:
             raise ValueError(f"hidden checks need the instructor's secret: pass --secret TEXT or set {SECRET_ENV} "
                              f"(any private text; the same text gives the same hidden inputs)")
-    for location in hidden:   # each hidden file sees the public file's imports and helpers
-        path = hidden_file(set_name, location)
         before = sum(len(q.checks) for q in exercise_set.questions.values())
         namespace = dict(public, SEED=lambda n, _s=secret: secret_seed(_s, set_name, n))
-        _exec_file(path, exercise_set, "hidden", namespace)
+        namespace = _exec_file(path, exercise_set, "hidden", namespace)
+        exercise_set.expected.live.update({k: v for k, v in namespace.items()
+                                           if k.startswith("_") and callable(v) and k not in public})
         if sum(len(q.checks) for q in exercise_set.questions.values()) == before:
             raise ValueError(f"the hidden check file {path} defines no checks (empty or overwritten?): "
                              f"restore it with `python -m llmbook.grading.build` or from your private copy")

@@ -59,7 +59,7 @@ class Worker:
         """The command line that starts the worker (inside bwrap when sandboxed)."""
         cmd = [sys.executable, "-m", "llmbook.grading.worker", str(fd_in), str(fd_out)]
         if not self.sandbox:
-            return cmd
+            return cmd + ["--keeper"]
         box = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                "--tmpfs", str(Path.home()), "--unshare-all", "--die-with-parent", "--new-session",
                "--cap-drop", "ALL"]
@@ -264,8 +264,9 @@ def _grad(channel, msg, arrays):
         import torch
         grads = torch.autograd.grad([out], torch_in, [dy.to(out.dtype)], retain_graph=True, allow_unused=True)
     else:
-        grads = tape.gradient(out, tf_in, output_gradients=dy)
-    grads = [None if g is None else g for g in grads]
+        import tensorflow as tf
+        grads = [None if g is None else tf.convert_to_tensor(g)      # IndexedSlices (from tf.gather) -> dense
+                 for g in tape.gradient(out, tf_in, output_gradients=dy)]
     arrays_out: list = []
     return channel.encode(list(grads), arrays_out), {}, arrays_out
 
@@ -275,7 +276,10 @@ _NAMESPACE: dict = {"__name__": "__main__", "__builtins__": __builtins__, "get_i
 
 def main(argv: list[str]) -> int:
     fd_in, fd_out = int(argv[0]), int(argv[1])
-    child = os.fork()       # the student's code runs in a child: its parent is this keeper, not the grader
+    # Without the sandbox, the student's code runs in a child whose parent is this keeper, not the
+    # grader: a kill of os.getppid() ends the keeper only. In the sandbox the parent is the PID
+    # namespace's init, which signals from inside the namespace cannot kill.
+    child = os.fork() if "--keeper" in argv else 0
     if child:
         os.close(fd_in)
         os.close(fd_out)

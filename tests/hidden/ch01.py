@@ -11,6 +11,24 @@ from llmbook.grading.expect import (expect_close, expect_dtype, expect_raises, e
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_variants(probs):
+    """What the common mistakes return for `probs`, keyed by the likely cause."""
+    p = np.asarray(probs, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        logp, n = np.log(p), len(p)
+        return {
+            "this is exp(+mean log p), i.e. 1/perplexity: a minus sign is missing": np.exp(logp.mean()),
+            "this is the mean negative log-likelihood (cross-entropy); perplexity is its exp": -logp.mean(),
+            "this is exp(-sum log p): average over the N tokens instead of summing": np.exp(-logp.sum()),
+            "log base 2 inside but exp outside: use one base for both (np.log with np.exp)":
+                np.exp(-np.log2(p).mean()),
+            "divided by N - 1 instead of N (off by one)": np.exp(-logp.sum() / (n - 1)) if n > 1 else np.nan,
+        }
+
+
 @check("q1", "2,000 tokens of probability 0.01: perplexity 100, no underflow")
 def _(perplexity):
     underflow = ("the product of 2,000 probabilities underflows to 0 in float64: add log probabilities "
@@ -55,6 +73,39 @@ def _(perplexity):
     expect_close(p, [0.5, 0.25, 0.125], "the input array after the call", hint="do not modify probs in place")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q2_reference(counts, D, cont="types", clip=True, lam="types", unseen="cont", axis=1):
+    """Kneser–Ney bigram probabilities; the keyword arguments switch on the common mistakes."""
+    c = np.asarray(counts, dtype=np.float64)
+    seen = c > 0
+    p_cont = seen.sum(0) / seen.sum() if cont == "types" else c.sum(0) / c.sum()
+    c_h = c.sum(axis=axis, keepdims=True)                        # axis=0 is the mistake: c(w), not c(h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = np.maximum(c - D, 0.0) if clip else c - D
+        weight = {"types": D * seen.sum(axis, keepdims=True) / c_h, "count": D * c_h / c_h,
+                  "none": 0.0, "one": 1.0}[lam]
+        p = top / c_h + weight * p_cont
+    if unseen == "cont":
+        p = np.where(c_h > 0, p, p_cont)
+    return p
+
+
+def _q2_variants(counts, D):
+    r = lambda **kw: _q2_reference(counts, D, **kw)  # noqa: E731
+    return {
+        "P_cont uses raw word counts c(w); Kneser–Ney counts distinct left neighbours N1+(. w) "
+        "(nonzero entries of column w)": r(cont="counts"),
+        "max(c - D, 0) is missing: unseen bigrams get negative probability": r(clip=False),
+        "λ(h) uses c(h) instead of the number of different followers N1+(h .)": r(lam="count"),
+        "the λ(h) P_cont(w) term is missing": r(lam="none"),
+        "P_cont is added without its weight λ(h) = D N1+(h .) / c(h)": r(lam="one"),
+        "normalised by the column sum c(w) instead of the row sum c(h): sum over axis 1": r(axis=0),
+        "a history never seen (c(h) = 0) must get P_cont, not 0/0": r(unseen="nan"),
+    }
+
+
 def _q2_random_counts(V, seed, density=0.4):
     rng = np.random.default_rng(seed)
     counts = rng.integers(1, 6, (V, V)) * (rng.random((V, V)) < density)
@@ -96,6 +147,66 @@ def _(kneser_ney_bigram):
     floats = np.array(_Q2_COUNTS, dtype=np.float64)
     kneser_ney_bigram(floats, 0.75)
     expect_close(floats, _Q2_COUNTS, "a float counts array after the call", hint="do not modify counts in place")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _nnlm_numpy(ids, C, H, d, U, b, W=None, tanh=True, use_d=True, use_b=True, order=1, interleave=False,
+                w_from="x", out="logits"):
+    """The NNLM in NumPy; the keyword arguments switch on the common mistakes."""
+    ids, C, H, d, U, b = (np.asarray(to_numpy(v), dtype=np.float64 if i else np.int64)
+                          for i, v in enumerate((ids, C, H, d, U, b)))
+    e = C[ids[:, ::order]]                                         # (B, N, E)
+    x = (e.transpose(0, 2, 1) if interleave else e).reshape(len(ids), -1)    # (B, N E)
+    h = (d if use_d else 0.0) + x @ H                              # (B, K)
+    a = np.tanh(h) if tanh else h
+    y = (b if use_b else 0.0) + a @ U                              # (B, V)
+    if W is not None and w_from:
+        W = np.asarray(to_numpy(W), dtype=np.float64)
+        y = y + (x if w_from == "x" else a) @ W
+    if out == "softmax":
+        y = np.exp(y - y.max(-1, keepdims=True))
+        y = y / y.sum(-1, keepdims=True)
+    elif out == "tanh":
+        y = np.tanh(y)
+    return y
+
+
+def _nnlm_variants(ids, C, H, d, U, b, W=None):
+    """What the common mistakes return, keyed by the likely cause."""
+    f = lambda **kw: _nnlm_numpy(ids, C, H, d, U, b, W, **kw)  # noqa: E731
+    out = {
+        "the tanh is missing: a = tanh(d + x H)": f(tanh=False),
+        "the hidden bias d is missing: a = tanh(d + x H)": f(use_d=False),
+        "the output bias b is missing: y = b + a U": f(use_b=False),
+        "softmax applied: return the logits y, not probabilities": f(out="softmax"),
+        "tanh applied to the output: only the hidden layer has a tanh": f(out="tanh"),
+        "context embeddings concatenated in reverse order: keep the column order of ids": f(order=-1),
+        "embedding features interleaved: reshape C[ids] (B, N, E) straight to (B, N*E), without a transpose":
+            f(interleave=True),
+    }
+    if W is not None:
+        out["W is ignored: add the direct connections x W when W is given"] = f(w_from="")
+        if np.shape(H)[1] == np.shape(W)[0]:
+            out["the direct term uses the hidden layer a; direct connections go from the embeddings: x W"] = \
+                f(w_from="a")
+    return out
+
+
+def _q3_reference(ids, C, H, d, U, b):
+    """llmbook.torch.lm.NNLMFromScratch holding these weights (the model, its logits)."""
+    import torch
+    from llmbook.torch.lm import NNLMFromScratch
+    model = NNLMFromScratch(C.shape[0], ids.shape[1], C.shape[1], H.shape[1]).to(C.dtype)
+    with torch.no_grad():
+        for name, value in zip("CHdUb", (C, H, d, U, b)):
+            getattr(model, name).copy_(value)
+    return model, model(ids)
+
+
+def _q3_logits(*args):
+    return _q3_reference(*args)[1].detach()
 
 
 @check("q3", "random sizes agree with NNLMFromScratch")
@@ -160,6 +271,23 @@ def _(nnlm_forward):
         expect_close(a, c, f"{name} after the call", hint=f"do not modify {name} in place")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q4_reference(ids, C, H, d, U, b, W=None):
+    """llmbook.tf.lm.NNLMFromScratch holding these weights (the model, its logits)."""
+    from llmbook.tf.lm import NNLMFromScratch
+    model = NNLMFromScratch(C.shape[0], ids.shape[1], C.shape[1], H.shape[1], direct=W is not None)
+    for name, value in zip("CHdUbW", (C, H, d, U, b, W)):
+        if value is not None:
+            getattr(model, name).assign(value)
+    return model, model(ids)
+
+
+def _q4_logits(*args):
+    return _q4_reference(*args)[1]
+
+
 @check("q4", "random sizes agree with NNLMFromScratch, with and without W")
 def _(nnlm_forward_tf):
     for i, sizes in enumerate(((5, 2, 3, 6, 4), (4, 3, 5, 7, 11), (7, 4, 2, 3, 9))):   # the first has K = N*E
@@ -215,6 +343,35 @@ def _(answer_q5):
     letter = _q5_letter(answer_q5)
     if letter != "C":
         fail(f"not {_Q5_WHY_NOT[letter]}")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q6_reference(logits, T, scale="divide", on="logits", axis=-1, stable=True):
+    """softmax(logits / T); the keyword arguments switch on the common mistakes."""
+    z = np.asarray(logits, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if on == "probs":                                   # T applied to softmax(z) instead of z
+            z = np.exp(z - z.max(-1, keepdims=True))
+            z = z / z.sum(-1, keepdims=True)
+        z = z / T if scale == "divide" else z * T
+        if stable:
+            z = z - (z.max(axis=axis, keepdims=True) if axis is not None else z.max())
+        e = np.exp(z)
+        return e / (e.sum(axis=axis, keepdims=True) if axis is not None else e.sum())
+
+
+def _q6_variants(logits, T):
+    r = lambda **kw: _q6_reference(logits, T, **kw)  # noqa: E731
+    return {
+        "multiplied the logits by T: divide them by T": r(scale="multiply"),
+        "T was applied to the probabilities softmax(z): divide the logits z by T, then take the softmax":
+            r(on="probs"),
+        "softmax over the first axis: use the last one (axis=-1)": r(axis=0),
+        "normalised over the whole array: normalise each row (axis=-1, keepdims=True)": r(axis=None),
+        "overflow: subtract the largest z/T along the last axis before np.exp": r(stable=False),
+    }
 
 
 @check("q6", "softmax over the last axis of a (3, 4, 6) array, T = 0.7")
