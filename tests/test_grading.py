@@ -30,7 +30,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "grading"
 HIDDEN = ROOT / "tests" / "hidden"
 MASTERS = build.masters(ROOT)
 SETS = {M.set_name(m): m for m in MASTERS}
-SECRET = "test-secret"   # seeds the hidden checks' inputs
+SECRET = os.environ.get("LLMBOOK_TEST_SECRET", "test-secret")   # seeds the hidden checks' inputs
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from llmbook.grading.runner import run_question
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
-SECRET = "test-secret"   # seeds the hidden checks' inputs
+SECRET = os.environ.get("LLMBOOK_TEST_SECRET", "test-secret")   # seeds the hidden checks' inputs
 HIDDEN = ROOT / "tests" / "hidden"
 SETS = {M.set_name(m): m for m in build.masters(ROOT)}
 NEW_SETS = [name for name in ("ch02", "ch03", "ch04", "ch05", "ch06") if name in SETS]

@@ -13,25 +13,25 @@ from llmbook.grading.spec import check
 @check("q1", "random sizes, E != H and E == H")
 def _(rnn_step):
     for i, (B, E, H) in enumerate(((4, 5, 3), (2, 3, 7), (5, 6, 6))):
-        x, h, W_xh, W_hh, b = _params(B, 1, E, H, seed=10 + i, scale=0.8)
+        x, h, W_xh, W_hh, b = _params(B, 1, E, H, seed=SEED(10) + i, scale=0.8)
         _q1_expect(rnn_step, x[:, 0], h, W_xh, W_hh, b, f"h_t for (B, E, H) = {(B, E, H)}")
 
 
 @check("q1", "a batch of one, one hidden unit")
 def _(rnn_step):
-    x, h, W_xh, W_hh, b = _params(1, 1, 3, 1, seed=20)
+    x, h, W_xh, W_hh, b = _params(1, 1, 3, 1, seed=SEED(20))
     _q1_expect(rnn_step, x[:, 0], h, W_xh, W_hh, b, "h_t for B=1, H=1")
 
 
 @check("q1", "large pre-activations saturate at +-1 without overflow")
 def _(rnn_step):
-    x, h, W_xh, W_hh, b = _params(3, 1, 4, 5, seed=21, scale=40.0)
+    x, h, W_xh, W_hh, b = _params(3, 1, 4, 5, seed=SEED(21), scale=40.0)
     _q1_expect(rnn_step, x[:, 0], h, W_xh, W_hh, b, "h_t with large weights")
 
 
 @check("q1", "leaves its inputs unchanged")
 def _(rnn_step):
-    args = [a.copy() for a in _params(3, 1, 4, 5, seed=22)]
+    args = [a.copy() for a in _params(3, 1, 4, 5, seed=SEED(22))]
     args[0] = args[0][:, 0].copy()
     copies = [a.copy() for a in args]
     rnn_step(*args)
@@ -43,14 +43,14 @@ def _(rnn_step):
 def _(rnn_forward):
     for i, sizes in enumerate(((4, 7, 3, 6), (2, 3, 6, 2), (5, 9, 4, 4))):
         for h0 in (True, False):
-            _q2_expect(rnn_forward, _q2_tensors(*sizes, seed=30 + i, h0=h0),
+            _q2_expect(rnn_forward, _q2_tensors(*sizes, seed=SEED(30) + i, h0=h0),
                        f"for (B, T, E, H) = {sizes}, {'given h0' if h0 else 'h0 = None'}")
 
 
 @check("q2", "agrees with nn.RNN whose weights are mapped onto W_xh, W_hh, b_h")
 def _(rnn_forward):
     import torch
-    torch.manual_seed(3)
+    torch.manual_seed(SEED(3))
     lib = torch.nn.RNN(3, 4, batch_first=True)
     x, h0 = torch.randn(2, 6, 3), torch.randn(2, 4)
     with torch.no_grad():
@@ -65,13 +65,13 @@ def _(rnn_forward):
 @check("q2", "one step (T = 1), a batch of one, one hidden unit")
 def _(rnn_forward):
     for sizes, what in (((3, 1, 4, 5), "T=1"), ((1, 6, 3, 4), "B=1"), ((2, 5, 3, 1), "H=1")):
-        _q2_expect(rnn_forward, _q2_tensors(*sizes, seed=40), f"for {what}")
+        _q2_expect(rnn_forward, _q2_tensors(*sizes, seed=SEED(40)), f"for {what}")
 
 
 @check("q2", "float64 inputs give float64 states, with and without h0")
 def _(rnn_forward):
     for h0 in (True, False):
-        args = _q2_tensors(2, 4, 3, 5, seed=41, dtype="float64", h0=h0)
+        args = _q2_tensors(2, 4, 3, 5, seed=SEED(41), dtype="float64", h0=h0)
         outputs, h_T = _q2_call(rnn_forward, args, "for float64 inputs")
         expect_dtype(outputs, "float64", "outputs", hint="keep the inputs' dtype; make zeros with x.new_zeros")
         expect_dtype(h_T, "float64", "h_T", hint="keep the inputs' dtype")
@@ -81,13 +81,13 @@ def _(rnn_forward):
 @check("q2", "gradients reach x, h0, W_xh, W_hh and b_h")
 def _(rnn_forward):
     import torch
-    args = _q2_tensors(3, 5, 2, 4, seed=42)
+    args = _q2_tensors(3, 5, 2, 4, seed=SEED(42))
     mine = [a.clone().requires_grad_(True) for a in args]
     outputs, h_T = _q2_call(rnn_forward, mine, "for the gradient check")
     if not outputs.requires_grad:
         fail("the outputs do not depend differentiably on the inputs (requires_grad is False): use torch "
              "operations only, no .numpy(), .detach(), .item() or torch.tensor(...) of intermediate results")
-    weights = torch.as_tensor(np.random.default_rng(43).normal(size=tuple(outputs.shape)), dtype=outputs.dtype)
+    weights = torch.as_tensor(np.random.default_rng(SEED(43)).normal(size=tuple(outputs.shape)), dtype=outputs.dtype)
     (outputs * weights).sum().backward()
     ref = [a.clone().requires_grad_(True) for a in args]
     _, want, _ = _q2_reference(*ref)
@@ -104,7 +104,7 @@ def _(rnn_forward):
 
 @check("q2", "leaves its inputs unchanged")
 def _(rnn_forward):
-    args = _q2_tensors(3, 4, 2, 5, seed=44)
+    args = _q2_tensors(3, 4, 2, 5, seed=SEED(44))
     copies = [a.clone() for a in args]
     with hints_on_error(_UNROLL_HINTS):
         rnn_forward(*args)
@@ -124,7 +124,7 @@ def _q3_torch(grads, c):
 
 @check("q3", "agrees with torch.nn.utils.clip_grad_norm_ on random gradients of several shapes")
 def _(clip_global_norm):
-    rng = np.random.default_rng(50)
+    rng = np.random.default_rng(SEED(50))
     for c in (0.5, 1.0, 5.0, 100.0):
         grads = [rng.normal(size=s) for s in ((3, 4), (4,), (2, 3, 2), (1,))]
         want, want_norm = _q3_torch(grads, c)
@@ -163,21 +163,21 @@ def _(clip_global_norm):
 def _(simple_rnn_tf):
     for i, sizes in enumerate(((4, 7, 3, 6), (2, 3, 6, 2), (5, 6, 4, 4))):
         for h0 in (True, False):
-            _q4_expect(simple_rnn_tf, _q4_tensors(*sizes, seed=60 + i, h0=h0), f"for (B, T, E, H) = {sizes}")
+            _q4_expect(simple_rnn_tf, _q4_tensors(*sizes, seed=SEED(60) + i, h0=h0), f"for (B, T, E, H) = {sizes}")
 
 
 @check("q4", "one step (T = 1), a batch of one, one hidden unit")
 def _(simple_rnn_tf):
     for sizes, what in (((3, 1, 4, 5), "T=1"), ((1, 6, 3, 4), "B=1"), ((2, 5, 3, 1), "H=1")):
-        _q4_expect(simple_rnn_tf, _q4_tensors(*sizes, seed=70), f"for {what}")
+        _q4_expect(simple_rnn_tf, _q4_tensors(*sizes, seed=SEED(70)), f"for {what}")
 
 
 @check("q4", "gradients reach x, h0, kernel, recurrent_kernel and bias")
 def _(simple_rnn_tf):
     import tensorflow as tf
-    args = _q4_tensors(3, 4, 2, 5, seed=71)
+    args = _q4_tensors(3, 4, 2, 5, seed=SEED(71))
     x, kernel, rec, bias, h0 = args
-    weights = tf.constant(np.random.default_rng(72).normal(size=(3, 4, 5)), dtype=tf.float32)
+    weights = tf.constant(np.random.default_rng(SEED(72)).normal(size=(3, 4, 5)), dtype=tf.float32)
     names = ("x", "kernel", "recurrent_kernel", "bias", "h0")
     watched = [x, kernel, rec, bias, h0]
 
@@ -202,7 +202,7 @@ def _(simple_rnn_tf):
 
 @check("q5", "random streams and window lengths, lists and arrays")
 def _(bptt_windows):
-    rng = np.random.default_rng(80)
+    rng = np.random.default_rng(SEED(80))
     for n, T in ((101, 10), (100, 10), (57, 7), (30, 1), (12, 11)):
         ids = rng.integers(0, 50, n)
         _q5_expect(bptt_windows, ids, T, f"for {n} ids, T = {T}")

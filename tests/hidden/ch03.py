@@ -13,13 +13,13 @@ from llmbook.grading.spec import check
 @check("q1", "random sizes, E != H and E == H")
 def _(lstm_step):
     for i, sizes in enumerate(((4, 5, 3), (2, 3, 7), (5, 6, 6))):
-        _q1_expect(lstm_step, _q1_params(*sizes, seed=10 + i), f"for (B, E, H) = {sizes}")
+        _q1_expect(lstm_step, _q1_params(*sizes, seed=SEED(10) + i), f"for (B, E, H) = {sizes}")
 
 
 @check("q1", "agrees with torch.nn.LSTMCell holding the same weights")
 def _(lstm_step):
     import torch
-    torch.manual_seed(11)
+    torch.manual_seed(SEED(11))
     B, E, H = 3, 4, 5
     cell = torch.nn.LSTMCell(E, H).double()
     x, h, c = torch.randn(B, E, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64), \
@@ -37,12 +37,12 @@ def _(lstm_step):
 
 @check("q1", "a batch of one, one hidden unit")
 def _(lstm_step):
-    _q1_expect(lstm_step, _q1_params(1, 3, 1, seed=20), "for B=1, H=1")
+    _q1_expect(lstm_step, _q1_params(1, 3, 1, seed=SEED(20)), "for B=1, H=1")
 
 
 @check("q1", "a forget gate near 1 and an input gate near 0 keep the memory")
 def _(lstm_step):
-    x, h, c, W, U, b = _q1_params(3, 2, 4, seed=21, scale=0.1)
+    x, h, c, W, U, b = _q1_params(3, 2, 4, seed=SEED(21), scale=0.1)
     b = b.copy()
     b[:4], b[4:8] = -30.0, 30.0                       # i ~ 0, f ~ 1: C_t ~ C_{t-1}
     _q1_expect(lstm_step, (x, h, c, W, U, b), "with f ~ 1, i ~ 0")
@@ -50,7 +50,7 @@ def _(lstm_step):
 
 @check("q1", "leaves its inputs unchanged")
 def _(lstm_step):
-    args = [a.copy() for a in _q1_params(3, 2, 4, seed=22)]
+    args = [a.copy() for a in _q1_params(3, 2, 4, seed=SEED(22))]
     copies = [a.copy() for a in args]
     lstm_step(*args)
     for name, a, c in zip(("x_t", "h_prev", "c_prev", "W", "U", "b"), args, copies):
@@ -60,14 +60,14 @@ def _(lstm_step):
 @check("q2", "random sizes agree with nn.GRUCell")
 def _(gru_step):
     for i, sizes in enumerate(((4, 5, 3), (2, 3, 7), (5, 6, 6))):
-        _q2_expect(gru_step, _q2_tensors(*sizes, seed=30 + i), f"for (B, E, H) = {sizes}")
+        _q2_expect(gru_step, _q2_tensors(*sizes, seed=SEED(30) + i), f"for (B, E, H) = {sizes}")
 
 
 @check("q2", "a batch of one, one hidden unit, float64")
 def _(gru_step):
-    _q2_expect(gru_step, _q2_tensors(1, 3, 4, seed=40), "for B=1")
-    _q2_expect(gru_step, _q2_tensors(3, 2, 1, seed=41), "for H=1")
-    args = _q2_tensors(2, 3, 4, seed=42, dtype="float64")
+    _q2_expect(gru_step, _q2_tensors(1, 3, 4, seed=SEED(40)), "for B=1")
+    _q2_expect(gru_step, _q2_tensors(3, 2, 1, seed=SEED(41)), "for H=1")
+    args = _q2_tensors(2, 3, 4, seed=SEED(42), dtype="float64")
     got = gru_step(*args)
     expect_dtype(got, "float64", "h_t for float64 inputs", hint="keep the inputs' dtype")
     _q2_expect(gru_step, args, "for float64 inputs")
@@ -76,14 +76,14 @@ def _(gru_step):
 @check("q2", "gradients reach every input")
 def _(gru_step):
     import torch
-    args = _q2_tensors(3, 2, 4, seed=43)
+    args = _q2_tensors(3, 2, 4, seed=SEED(43))
     mine = [a.clone().requires_grad_(True) for a in args]
     with hints_on_error(_GRU_HINTS):
         got = gru_step(*mine)
     if not isinstance(got, torch.Tensor) or not got.requires_grad:
         fail("h_t does not depend differentiably on the inputs (requires_grad is False): use torch operations "
              "only, no .numpy(), .detach() or torch.tensor(...) of intermediate results")
-    weights = torch.as_tensor(np.random.default_rng(44).normal(size=tuple(got.shape)), dtype=got.dtype)
+    weights = torch.as_tensor(np.random.default_rng(SEED(44)).normal(size=tuple(got.shape)), dtype=got.dtype)
     (got * weights).sum().backward()
     ref = [a.clone().requires_grad_(True) for a in args]
     cell = torch.nn.GRUCell(ref[0].shape[1], ref[1].shape[1])
@@ -99,20 +99,20 @@ def _(gru_step):
 @check("q3", "random sizes agree with keras GRU")
 def _(keras_gru):
     for i, sizes in enumerate(((4, 6, 3, 5), (2, 3, 6, 2), (3, 5, 4, 4))):
-        _q3_expect(keras_gru, _q3_tensors(*sizes, seed=50 + i), f"for (B, T, E, H) = {sizes}")
+        _q3_expect(keras_gru, _q3_tensors(*sizes, seed=SEED(50) + i), f"for (B, T, E, H) = {sizes}")
 
 
 @check("q3", "one step (T = 1), a batch of one, one hidden unit")
 def _(keras_gru):
     for sizes, what in (((3, 1, 4, 5), "T=1"), ((1, 4, 3, 4), "B=1"), ((2, 4, 3, 1), "H=1")):
-        _q3_expect(keras_gru, _q3_tensors(*sizes, seed=60), f"for {what}")
+        _q3_expect(keras_gru, _q3_tensors(*sizes, seed=SEED(60)), f"for {what}")
 
 
 @check("q3", "agrees with nn.GRU whose weights are converted to Keras' layout")
 def _(keras_gru):
     import tensorflow as tf
     import torch
-    torch.manual_seed(61)
+    torch.manual_seed(SEED(61))
     E, H = 3, 4
     lib = torch.nn.GRU(E, H, batch_first=True)
     wi, wh, bi, bh = (getattr(lib, n).detach().numpy() for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0",
@@ -120,7 +120,7 @@ def _(keras_gru):
     zrn = np.r_[H:2 * H, 0:H, 2 * H:3 * H]                        # PyTorch's r, z, n -> Keras' z, r, h
     kernel, rec = tf.constant(wi[zrn].T), tf.constant(wh[zrn].T)
     bias = tf.constant(np.stack([bi[zrn], bh[zrn]]))
-    x = np.random.default_rng(62).normal(size=(2, 5, E)).astype(np.float32)
+    x = np.random.default_rng(SEED(62)).normal(size=(2, 5, E)).astype(np.float32)
     with torch.no_grad():
         want = lib(torch.as_tensor(x))[0].numpy()
     outputs, _ = _q3_call(keras_gru, [tf.constant(x), kernel, rec, bias, None], "with nn.GRU's weights")
@@ -131,8 +131,8 @@ def _(keras_gru):
 @check("q3", "gradients reach x, h0, kernel, recurrent_kernel and bias")
 def _(keras_gru):
     import tensorflow as tf
-    args = _q3_tensors(2, 4, 3, 3, seed=63)
-    weights = tf.constant(np.random.default_rng(64).normal(size=(2, 4, 3)), dtype=tf.float32)
+    args = _q3_tensors(2, 4, 3, 3, seed=SEED(63))
+    weights = tf.constant(np.random.default_rng(SEED(64)).normal(size=(2, 4, 3)), dtype=tf.float32)
 
     def reference(x, kernel, rec, bias, h):
         H = rec.shape[0]
@@ -170,7 +170,7 @@ def _q4_library(cell, E, H, library):
 
 @check("q4", "every cell and library against the real layers, random sizes")
 def _(param_count):
-    rng = np.random.default_rng(70)
+    rng = np.random.default_rng(SEED(70))
     for cell in ("rnn", "lstm", "gru"):
         for library in ("torch", "keras"):
             for E, H in ((int(rng.integers(2, 30)), int(rng.integers(2, 30))), (1, 1), (7, 7)):
@@ -187,7 +187,7 @@ def _(param_count):
 def _(torch_lstm_to_keras):
     import keras
     import torch
-    torch.manual_seed(80)
+    torch.manual_seed(SEED(80))
     for E, H in ((4, 3), (2, 5), (3, 3)):
         lib = torch.nn.LSTM(E, H, batch_first=True)
         with torch.no_grad():
@@ -198,7 +198,7 @@ def _(torch_lstm_to_keras):
         layer = keras.layers.LSTM(H, return_sequences=True)
         layer.build((None, None, E))
         layer.set_weights([to_numpy(a).astype(np.float32) for a in torch_lstm_to_keras(*weights)])
-        x = np.random.default_rng(81).normal(size=(2, 6, E)).astype(np.float32)
+        x = np.random.default_rng(SEED(81)).normal(size=(2, 6, E)).astype(np.float32)
         with torch.no_grad():
             want = lib(torch.as_tensor(x))[0].numpy()
         expect_close(np.asarray(layer(x)), want, f"keras LSTM outputs with the converted weights (E={E}, H={H})",
@@ -207,7 +207,7 @@ def _(torch_lstm_to_keras):
 
 @check("q5", "float32 out, inputs unchanged")
 def _(torch_lstm_to_keras):
-    weights = _q5_weights(2, 3, seed=82)
+    weights = _q5_weights(2, 3, seed=SEED(82))
     copies = [w.copy() for w in weights]
     got = torch_lstm_to_keras(*weights)
     for a, name in zip(got, ("kernel", "recurrent_kernel", "bias")):

@@ -12,7 +12,7 @@ from llmbook.grading.spec import check
 
 @check("q1", "random batches of lists and arrays, other special ids")
 def _(teacher_forcing_batch):
-    rng = np.random.default_rng(10)
+    rng = np.random.default_rng(SEED(10))
     for B, (bos, eos, pad) in ((5, (2, 3, 0)), (3, (1, 2, 9)), (8, (10, 11, 12))):
         targets = [rng.integers(13, 40, int(rng.integers(1, 9))) for _ in range(B)]
         _q1_expect(teacher_forcing_batch, targets, bos, eos, pad, f"for B={B}, ids (bos, eos, pad)={(bos, eos, pad)}")
@@ -39,29 +39,29 @@ def _(teacher_forcing_batch):
 @check("q2", "random padded batches and pad ids")
 def _(masked_cross_entropy):
     for i, (B, T, V, pad) in enumerate(((4, 9, 11, 0), (6, 3, 5, 4), (2, 12, 30, 0))):
-        _q2_expect(masked_cross_entropy, *_q2_tensors(B, T, V, seed=20 + i, pad=pad), pad,
+        _q2_expect(masked_cross_entropy, *_q2_tensors(B, T, V, seed=SEED(20) + i, pad=pad), pad,
                    f"for (B, T, V) = {(B, T, V)}, pad_id={pad}")
 
 
 @check("q2", "no padding at all, and a batch of one")
 def _(masked_cross_entropy):
     import torch
-    rng = np.random.default_rng(30)
+    rng = np.random.default_rng(SEED(30))
     logits = torch.as_tensor(rng.normal(size=(3, 4, 6)), dtype=torch.float32)
     targets = torch.as_tensor(rng.integers(1, 6, (3, 4)))
     _q2_expect(masked_cross_entropy, logits, targets, 0, "without padding")
-    _q2_expect(masked_cross_entropy, *_q2_tensors(1, 6, 5, seed=31), 0, "for B=1")
+    _q2_expect(masked_cross_entropy, *_q2_tensors(1, 6, 5, seed=SEED(31)), 0, "for B=1")
 
 
 @check("q2", "large logits do not overflow")
 def _(masked_cross_entropy):
-    logits, targets = _q2_tensors(3, 4, 5, seed=32)
+    logits, targets = _q2_tensors(3, 4, 5, seed=SEED(32))
     _q2_expect(masked_cross_entropy, logits * 500, targets, 0, "for logits of size ~1000")
 
 
 @check("q2", "float64 logits give a float64 loss")
 def _(masked_cross_entropy):
-    logits, targets = _q2_tensors(2, 5, 4, seed=33, dtype="float64")
+    logits, targets = _q2_tensors(2, 5, 4, seed=SEED(33), dtype="float64")
     got = masked_cross_entropy(logits, targets, 0)
     expect_dtype(got, "float64", "the loss", hint="keep the logits' dtype (cast the mask to logits.dtype)")
     _q2_expect(masked_cross_entropy, logits, targets, 0, "for float64 logits")
@@ -70,7 +70,7 @@ def _(masked_cross_entropy):
 @check("q2", "the gradient equals cross_entropy's, and is 0 at padded positions")
 def _(masked_cross_entropy):
     import torch
-    logits, targets = _q2_tensors(3, 6, 5, seed=34)
+    logits, targets = _q2_tensors(3, 6, 5, seed=SEED(34))
     mine = logits.clone().requires_grad_(True)
     got = masked_cross_entropy(mine, targets, 0)
     if not isinstance(got, torch.Tensor) or not got.requires_grad:
@@ -84,12 +84,12 @@ def _(masked_cross_entropy):
 
 @check("q3", "random batches, lengths and vocabularies")
 def _(greedy_decode_tf):
-    rng = np.random.default_rng(40)
+    rng = np.random.default_rng(SEED(40))
     for i, (B, V, max_len) in enumerate(((5, 15, 12), (3, 9, 4), (8, 30, 20))):
         starts = rng.integers(4, V, B).tolist()
         lengths = rng.integers(1, max_len + 3, B).tolist()
         _q3_expect(greedy_decode_tf, starts, lengths, max_len, f"for B={B}, V={V}, max_len={max_len}", V=V,
-                   seed=41 + i)
+                   seed=SEED(41) + i)
 
 
 @check("q3", "a row that ends at once (empty output) and a batch of one")
@@ -110,7 +110,7 @@ def _(greedy_decode_tf):
 
 @check("q3", "the state may be a dict holding a tuple")
 def _(greedy_decode_tf):
-    _q3_expect(greedy_decode_tf, [5, 9, 4], [2, 6, 3], 10, "with a nested state", nested=True, seed=42)
+    _q3_expect(greedy_decode_tf, [5, 9, 4], [2, 6, 3], 10, "with a nested state", nested=True, seed=SEED(42))
 
 
 @check("q3", "stops calling step once every row has ended")
@@ -137,18 +137,18 @@ def _(beam_step):
 @check("q4", "random beams, k = 1 to 6")
 def _(beam_step):
     for i, (k, V) in enumerate(((3, 10), (4, 4), (6, 25), (2, 7))):
-        _q4_expect(beam_step, *_q4_random(k, V, seed=50 + i), k, f"for k={k}, V={V}")
+        _q4_expect(beam_step, *_q4_random(k, V, seed=SEED(50) + i), k, f"for k={k}, V={V}")
 
 
 @check("q4", "k = 1 is greedy")
 def _(beam_step):
-    _q4_expect(beam_step, *_q4_random(1, 9, seed=60), 1, "for k=1")
+    _q4_expect(beam_step, *_q4_random(1, 9, seed=SEED(60)), 1, "for k=1")
 
 
 @check("q4", "the first step: one live beam, the others -inf")
 def _(beam_step):
     for k, V in ((3, 8), (4, 4)):
-        _q4_expect(beam_step, *_q4_random(k, V, seed=61, first=True), k, f"at the first step, k={k}, V={V}")
+        _q4_expect(beam_step, *_q4_random(k, V, seed=SEED(61), first=True), k, f"at the first step, k={k}, V={V}")
 
 
 @check("q4", "ties: lower beam, then lower token")
@@ -159,7 +159,7 @@ def _(beam_step):
 
 @check("q4", "leaves its inputs unchanged")
 def _(beam_step):
-    beam_logp, log_probs = _q4_random(3, 6, seed=62)
+    beam_logp, log_probs = _q4_random(3, 6, seed=SEED(62))
     b, lp = beam_logp.copy(), log_probs.copy()
     beam_step(beam_logp, log_probs, 3)
     expect_close(beam_logp, b, "beam_logp after the call", hint="do not modify beam_logp in place")
@@ -176,7 +176,7 @@ def _(best_hypothesis):
 
 @check("q5", "random hypotheses and alphas, arrays and lists")
 def _(best_hypothesis):
-    rng = np.random.default_rng(70)
+    rng = np.random.default_rng(SEED(70))
     for n, alpha in ((5, 0.6), (12, 1.0), (3, 0.0), (8, 0.8)):
         lengths = rng.integers(1, 20, n)
         logps = -rng.gamma(2.0, 1.0, n) * lengths ** rng.uniform(0.3, 1.0)

@@ -34,7 +34,7 @@ def _(positional_encoding):
 
 @check("q2", "random right-padded batches, other pad ids")
 def _(decoder_self_attention_mask):
-    rng = np.random.default_rng(20)
+    rng = np.random.default_rng(SEED(20))
     for B, T, pad in ((5, 9, 0), (3, 6, 7), (8, 12, 1)):
         ids = rng.integers(10, 30, (B, T))
         lengths = rng.integers(1, T + 1, B)
@@ -53,21 +53,21 @@ def _(decoder_self_attention_mask):
 def _(scaled_dot_product_attention):
     for i, (B, h, T, S, d_k, d_v, mask) in enumerate(((3, 2, 6, 9, 8, 4, "padding"), (2, 4, 7, 7, 3, 3, "causal"),
                                                       (4, 2, 5, 3, 16, 6, "none"), (2, 1, 8, 8, 4, 4, "padding"))):
-        _q3_expect(scaled_dot_product_attention, *_q3_tensors(B, h, T, S, d_k, d_v, seed=31 + i, mask=mask),
+        _q3_expect(scaled_dot_product_attention, *_q3_tensors(B, h, T, S, d_k, d_v, seed=SEED(31) + i, mask=mask),
                    f"for (B, h, T, S, d_k, d_v) = {(B, h, T, S, d_k, d_v)}, mask {mask}")
 
 
 @check("q3", "a batch of one, a single head, T = 1")
 def _(scaled_dot_product_attention):
-    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 5, 4, 2, seed=40, mask="padding"),
+    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 5, 4, 2, seed=SEED(40), mask="padding"),
                "for B=1, h=1, T=1, S=5 with padding")
-    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 1, 3, 3, seed=41, mask="causal"),
+    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 1, 3, 3, seed=SEED(41), mask="causal"),
                "for B=1, h=1, T=S=1")
 
 
 @check("q3", "float32 stays float32, and blocked weights are exactly 0")
 def _(scaled_dot_product_attention):
-    q, k, v, m = _q3_tensors(2, 2, 5, 5, 4, 4, seed=42, mask="causal", dtype="float32")
+    q, k, v, m = _q3_tensors(2, 2, 5, 5, 4, 4, seed=SEED(42), mask="causal", dtype="float32")
     _q3_expect(scaled_dot_product_attention, q, k, v, m, "for float32 inputs")
     weights = to_numpy(scaled_dot_product_attention(q, k, v, m)[1])
     if np.any(weights[..., ~to_numpy(m)] != 0):
@@ -80,7 +80,7 @@ def _(scaled_dot_product_attention):
     import torch
 
     from llmbook.torch.transformer import scaled_dot_product_attention as course
-    q, k, v, m = _q3_tensors(2, 2, 4, 6, 3, 5, seed=43, mask="padding")
+    q, k, v, m = _q3_tensors(2, 2, 4, 6, 3, 5, seed=SEED(43), mask="padding")
     mine = [x.clone().requires_grad_(True) for x in (q, k, v)]
     out, _ = scaled_dot_product_attention(*mine, m)
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
@@ -99,15 +99,15 @@ def _(scaled_dot_product_attention):
 @check("q4", "random sizes and head counts")
 def _(multi_head_self_attention_tf):
     for i, (B, T, D, h) in enumerate(((3, 7, 16, 4), (2, 4, 6, 2), (4, 9, 8, 8), (2, 6, 10, 5))):
-        _q4_expect(multi_head_self_attention_tf, _q4_input(B, T, D, seed=51 + i), h,
+        _q4_expect(multi_head_self_attention_tf, _q4_input(B, T, D, seed=SEED(51) + i), h,
                    f"for B={B}, T={T}, D={D}, h={h}")
 
 
 @check("q4", "a single head, a batch of one, T = 1")
 def _(multi_head_self_attention_tf):
-    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 6, seed=60), 1, "for a single head (h=1)")
-    _q4_expect(multi_head_self_attention_tf, _q4_input(1, 6, 8, seed=61), 4, "for B=1, T=6, D=8, h=4")
-    x = _q4_input(3, 1, 8, seed=62)
+    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 6, seed=SEED(60)), 1, "for a single head (h=1)")
+    _q4_expect(multi_head_self_attention_tf, _q4_input(1, 6, 8, seed=SEED(61)), 4, "for B=1, T=6, D=8, h=4")
+    x = _q4_input(3, 1, 8, seed=SEED(62))
     _q4_expect(multi_head_self_attention_tf, x, 2, "for T=1")
     expect_close(multi_head_self_attention_tf(x, 2), x.numpy(), "the result for T=1",
                  hint="one position attends only to itself: the output is x")
@@ -115,19 +115,19 @@ def _(multi_head_self_attention_tf):
 
 @check("q4", "float32 stays float32")
 def _(multi_head_self_attention_tf):
-    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 12, seed=63, dtype="float32"), 3,
+    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 12, seed=SEED(63), dtype="float32"), 3,
                "for float32 input", rtol=1e-4, atol=1e-5)
 
 
 @check("q4", "ValueError when num_heads does not divide D")
 def _(multi_head_self_attention_tf):
-    expect_raises(ValueError, multi_head_self_attention_tf, _q4_input(2, 3, 10, seed=64), 4,
+    expect_raises(ValueError, multi_head_self_attention_tf, _q4_input(2, 3, 10, seed=SEED(64)), 4,
                   why="for D=10, num_heads=4 (check D % num_heads before reshaping)")
 
 
 @check("q5", "random batches and eps, equal to torch's label_smoothing")
 def _(label_smoothed_cross_entropy):
-    rng = np.random.default_rng(71)
+    rng = np.random.default_rng(SEED(71))
     for N, V, eps in ((8, 10, 0.1), (3, 2, 0.4), (16, 50, 0.05), (5, 7, 0.9)):
         _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 3, (N, V)), rng.integers(0, V, N), eps,
                    f"for N={N}, V={V}, eps={eps}")
@@ -135,14 +135,14 @@ def _(label_smoothed_cross_entropy):
 
 @check("q5", "eps = 0 is the plain cross-entropy; one row")
 def _(label_smoothed_cross_entropy):
-    rng = np.random.default_rng(72)
+    rng = np.random.default_rng(SEED(72))
     _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 2, (6, 5)), rng.integers(0, 5, 6), 0.0, "for eps=0")
     _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 2, (1, 9)), [4], 0.1, "for one row (N=1)")
 
 
 @check("q5", "large logits do not overflow")
 def _(label_smoothed_cross_entropy):
-    rng = np.random.default_rng(73)
+    rng = np.random.default_rng(SEED(73))
     _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 1, (4, 6)) * 1000, rng.integers(0, 6, 4), 0.1,
                "for logits of size ~1000")
 
