@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import importlib.util
+import os
 from pathlib import Path
 
 import nbformat

@@ -70,7 +70,7 @@ def stale(root: Path, names: list[str] | None = None) -> list[str]:
             path = out[kind]
             if not path.exists() or path.read_text(encoding="utf-8") != M.checks_source(master, kind):
                 problems.append(f"{path.relative_to(root)}: {'missing' if not path.exists() else 'differs'}")
-        if "expected(" in M.checks_source(master, "public") and not out["expected"].exists():
+        if "expected_value(" in M.checks_source(master, "public") and not out["expected"].exists():
             problems.append(f"{out['expected'].relative_to(root)}: missing")
     return problems
 
@@ -102,7 +102,7 @@ def build(root: Path, names: list[str] | None = None, force: bool = False) -> No
     for master in masters(root, names):
         out = targets(root, master)
         changed = [_write_text(out[kind], M.checks_source(master, kind), root) for kind in ("public", "hidden")]
-        if "expected(" in M.checks_source(master, "public") and (any(changed) or force
+        if "expected_value(" in M.checks_source(master, "public") and (any(changed) or force
                                                                   or not out["expected"].exists()):
             import json
             values = record_expected(master, out["hidden"])

@@ -19,6 +19,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -55,6 +56,7 @@ class Session:
         self.cells, self.folder, self.sandbox, self.hide = cells, folder, sandbox, hide
         self.cell_timeout = cell_timeout
         self.fatal: set[int] = set()      # cells that killed or hung the worker: skipped after a restart
+        self.errors: dict[int, str] = {}  # cell index -> the exception it raised ('Type: message')
         self.worker: Worker | None = None
         self.starts = 0
 
@@ -72,9 +74,13 @@ class Session:
                 if i in self.fatal:
                     continue
                 try:
-                    self.worker.ask("cell", self.cell_timeout + 10, source=source, index=i,
-                                    timeout=self.cell_timeout)
-                except (remote.WorkerDied, remote.WorkerTimeout):
+                    error = self.worker.ask("cell", self.cell_timeout + 10, source=source, index=i,
+                                            timeout=self.cell_timeout)
+                    if error and isinstance(error, str):
+                        self.errors.setdefault(i, error[:300])
+                except (remote.WorkerDied, remote.WorkerTimeout) as e:
+                    self.errors.setdefault(i, "the process died" if isinstance(e, remote.WorkerDied)
+                                           else f"no answer within {self.cell_timeout + 10:g} s")
                     self.fatal.add(i)
                     self.worker.channel.broken = True
                     break
@@ -133,8 +139,11 @@ def _grade_question(session: Session, q, kinds, limit: float, student: str) -> R
     found = found and bool(worker.channel.last_reply.get("found"))   # the reply says whether the name exists
     if not found:
         thing = "function" if q.callable else "variable"
-        result = Result(q.qid, q.points, 0, {}, f"no {thing} named {q.answer} in the notebook (did its cell fail, "
-                                                f"or was it renamed?)", "missing")
+        defining = [i for i, c in enumerate(session.cells)
+                    if re.search(rf"^(def {q.answer}\(|{q.answer}\s*=)", c, flags=re.M)]
+        own = next((session.errors[i] for i in defining if i in session.errors), "")
+        why = (f": its cell raised {own}" if own else " (did its cell fail, or was it renamed?)")
+        result = Result(q.qid, q.points, 0, {}, f"no {thing} named {q.answer} in the notebook{why}", "missing")
         return Row(student, q.qid, result.score, q.points, result.line())
 
     def reseed(seed: int) -> None:
@@ -155,7 +164,11 @@ def _grade_question(session: Session, q, kinds, limit: float, student: str) -> R
         if worker.channel is not None:
             worker.channel.deadline = None
     score = min(max(int(result.score), 0), int(q.points))
-    return Row(student, q.qid, score, q.points, result.line())
+    line = result.line()
+    imports = [e for e in session.errors.values() if e.startswith(("ModuleNotFoundError", "ImportError"))]
+    if imports and score < q.points:
+        line += f" (note: a cell raised {imports[0]})"
+    return Row(student, q.qid, score, q.points, line)
 
 
 def _digest(path: Path) -> str:

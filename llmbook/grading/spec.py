@@ -133,7 +133,7 @@ def load(set_name: str, hidden: Iterable[str | Path] = (), secret: str | None = 
     from llmbook.grading.stored import Expected
     exercise_set = ExerciseSet(set_name)
     exercise_set.expected = Expected(set_name)
-    public = _exec_file(public_file(set_name), exercise_set, "public", {"expected": exercise_set.expected})
+    public = _exec_file(public_file(set_name), exercise_set, "public", {"expected_value": exercise_set.expected})
     secret = secret if secret is not None else os.environ.get(SECRET_ENV)
     for location in hidden:   # each hidden file sees the public file's imports and helpers
         path = hidden_file(set_name, location)

@@ -1,6 +1,6 @@
 """Expected values for the public checks, stored as data instead of reference implementations.
 
-A public check asks `expected("_q2_reference", counts, 0.75)` for what the reference solution gives
+A public check asks `expected_value("_q2_reference", counts, 0.75)` for what the reference solution gives
 on its fixed inputs. The reference implementations live in the hidden checks; with them loaded (the
 instructor's grader, the build) the value is computed, otherwise it is read from
 `llmbook/grading/checks/<set>_expected.json`, which `python -m llmbook.grading.build` records by
@@ -77,7 +77,7 @@ def stored_file(set_name: str) -> Path:
 
 
 class Expected:
-    """`expected(name, *args)`: the reference value, computed (hidden checks loaded) or stored."""
+    """`expected_value(name, *args)`: the reference value, computed (hidden checks loaded) or stored."""
 
     def __init__(self, set_name: str):
         self.set_name = set_name

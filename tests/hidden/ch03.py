@@ -10,6 +10,38 @@ from llmbook.grading.expect import expect_close, expect_raises, expect_scalar, e
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _lstm_numpy(x, h, c, W, U, b, order="ifgo", cell="lstm", out_tanh=True, cand="tanh"):
+    """(h_t, c_t) of one LSTM step; the keyword arguments switch on the common mistakes."""
+    x, h, c, W, U, b = _f64(x, h, c, W, U, b)
+    blocks = dict(zip(order, _blocks(x @ W + h @ U + b, 4)))
+    i, f, o = (_sigmoid(blocks[k]) for k in "ifo")
+    g = np.tanh(blocks["g"]) if cand == "tanh" else _sigmoid(blocks["g"])
+    if cell == "seed003":                      # C_t = tanh(x W_C + C_{t-1} U_C + b_C), h_t = C_t * o_t
+        Wg, Ug, bg = _blocks(W, 4)[2], _blocks(U, 4)[2], _blocks(b, 4)[2]
+        c_new = np.tanh(x @ Wg + c @ Ug + bg)
+        return o * c_new, c_new
+    c_new = f * c + (1 - f) * g if cell == "coupled" else f * c + i * g
+    return o * (np.tanh(c_new) if out_tanh else c_new), c_new
+
+
+def _lstm_variants(*args):
+    """What the common mistakes return as (h_t, c_t), keyed by the likely cause."""
+    f = lambda **kw: _lstm_numpy(*args, **kw)  # noqa: E731
+    return {
+        "this is seed 003's cell: C_t = tanh(x W_C + C_{t-1} U_C + b_C) skips the gates; the LSTM keeps memory "
+        "by addition, C_t = f_t * C_{t-1} + i_t * C~_t": f(cell="seed003"),
+        "the tanh on the memory is missing: h_t = o_t * tanh(C_t)": f(out_tanh=False),
+        "the gate blocks are read in the wrong order: it is i, f, C, o (f and i swapped?)": f(order="figo"),
+        "the gate blocks are read in the wrong order: it is i, f, C, o (the candidate is the third block, "
+        "the output gate the fourth)": f(order="ifog"),
+        "the candidate C~_t takes a tanh, not a sigmoid": f(cand="sigmoid"),
+        "the input gate is (1 - f_t) here; the LSTM has its own input gate i_t": f(cell="coupled"),
+    }
+
+
 @check("q1", "random sizes, E != H and E == H")
 def _(lstm_step):
     for i, sizes in enumerate(((4, 5, 3), (2, 3, 7), (5, 6, 6))):
@@ -57,6 +89,50 @@ def _(lstm_step):
         expect_close(a, c, f"{name} after the call", hint=f"do not modify {name} in place")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _gru_numpy(x, h, Wi, Wh, bi, bh, order="rzn", reset="after", mix="torch", bhn="inside"):
+    """h_t of one GRU step from input/recurrent matrices Wi (E, 3H), Wh (H, 3H) and biases bi, bh (3H,).
+
+    The keyword arguments switch on the common mistakes."""
+    x, h, Wi, Wh, bi, bh = _f64(x, h, Wi, Wh, bi, bh)
+    gi, gh = dict(zip(order, _blocks(x @ Wi + bi, 3))), dict(zip(order, _blocks(h @ Wh + bh, 3)))
+    r, z = _sigmoid(gi["r"] + gh["r"]), _sigmoid(gi["z"] + gh["z"])
+    Wn, bn = dict(zip(order, _blocks(Wh, 3)))["n"], dict(zip(order, _blocks(bh, 3)))["n"]
+    if reset == "before":                                  # Cho et al.: tanh(x W_n + (r * h) U_n + b)
+        n = np.tanh(gi["n"] + (r * h) @ Wn + bn)
+    elif bhn == "outside":
+        n = np.tanh(gi["n"] + r * (h @ Wn) + bn)
+    else:
+        n = np.tanh(gi["n"] + r * gh["n"])
+    return (1 - z) * n + z * h if mix == "torch" else z * n + (1 - z) * h
+
+
+def _gru_variants(*args):
+    f = lambda **kw: _gru_numpy(*args, **kw)  # noqa: E731
+    return {
+        "the reset gate is applied before the recurrent product (Cho et al., Keras reset_after=False); PyTorch "
+        "applies it after: r_t * (h_{t-1} W_hn^T + b_hn)": f(reset="before"),
+        "z_t and 1 - z_t are swapped: h_t = (1 - z_t) * n_t + z_t * h_{t-1}": f(mix="swap"),
+        "the blocks are read in Keras' order z, r; PyTorch stacks r, z, n": f(order="zrn"),
+        "b_hn belongs inside the reset product: r_t * (h_{t-1} W_hn^T + b_hn)": f(bhn="outside"),
+    }
+
+
+def _q2_reference(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    import torch
+    cell = torch.nn.GRUCell(x.shape[1], h.shape[1]).to(x.dtype)
+    with torch.no_grad():
+        for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), (weight_ih, weight_hh, bias_ih, bias_hh)):
+            getattr(cell, name).copy_(value)
+    return cell, cell(x, h)
+
+
+def _q2_output(*args):
+    return _q2_reference(*args)[1].detach()
+
+
 @check("q2", "random sizes agree with nn.GRUCell")
 def _(gru_step):
     for i, sizes in enumerate(((4, 5, 3), (2, 3, 7), (5, 6, 6))):
@@ -94,6 +170,48 @@ def _(gru_step):
         if p.grad is None:
             fail(f"no gradient reached {name}: is it used through torch operations?")
         expect_close(p.grad, g, f"the gradient with respect to {name}", rtol=1e-4, atol=1e-5)
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _keras_gru_numpy(x, kernel, rec, bias, h0=None, **mistakes):
+    """All states (B, T, H) of keras GRU; `mistakes` as in _gru_numpy (blocks z, r, n here)."""
+    x, kernel, rec, bias, h0 = _f64(x, kernel, rec, bias, h0)
+    no_h0 = mistakes.pop("no_h0", False)
+    h = np.zeros((x.shape[0], rec.shape[0])) if h0 is None or no_h0 else h0
+    order = mistakes.pop("order", "zrn")
+    states = []
+    for t in range(x.shape[1]):
+        h = _gru_numpy(x[:, t], h, kernel, rec, bias[0], bias[1], order=order, **mistakes)
+        states.append(h)
+    return np.stack(states, axis=1)
+
+
+def _keras_gru_variants(*args):
+    f = lambda **kw: _keras_gru_numpy(*args, **kw)  # noqa: E731
+    x, kernel, rec, bias = args[:4]
+    both = _f64(bias)[0].sum(0)
+    return {
+        "the blocks are read in PyTorch's order r, z; Keras stacks z, r, h": f(order="rzn"),
+        "the reset gate is applied before the recurrent product (reset_after=False); Keras' default applies it "
+        "after: r_t * (h_{t-1} R_h + b^(1)_h)": f(reset="before"),
+        "z_t and 1 - z_t are swapped: h_t = (1 - z_t) * n_t + z_t * h_{t-1}": f(mix="swap"),
+        "the recurrent candidate bias b^(1)_h belongs inside the reset product": f(bhn="outside"),
+        "h0 is ignored: start from the given h0 (zeros only when h0 is None)": f(no_h0=True),
+        "only bias row 0 is used: row 1 holds the recurrent biases": _keras_gru_numpy(
+            x, kernel, rec, np.stack([_f64(bias)[0][0], np.zeros_like(both)]), *args[4:]),
+    }
+
+
+def _q3_reference(x, kernel, rec, bias, h0=None):
+    import keras
+    import tensorflow as tf
+    layer = keras.layers.GRU(kernel.shape[1] // 3, return_sequences=True, return_state=True)
+    layer.build((None, None, kernel.shape[0]))
+    layer.set_weights([kernel.numpy(), rec.numpy(), bias.numpy()])
+    h0 = tf.zeros((x.shape[0], kernel.shape[1] // 3)) if h0 is None else h0
+    return layer(x, initial_state=[h0])
 
 
 @check("q3", "random sizes agree with keras GRU")
@@ -156,6 +274,27 @@ def _(keras_gru):
         expect_close(tf.convert_to_tensor(g), r, f"the gradient with respect to {name}", rtol=1e-4, atol=1e-5)
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q4_formula(cell, E, H, library, torch_biases=2, keras_gru_biases=2, blocks=None):
+    g = (blocks or {"rnn": 1, "gru": 3, "lstm": 4})[cell]
+    biases = torch_biases if library == "torch" else (keras_gru_biases if cell == "gru" else 1)
+    return g * (E * H + H * H + biases * H)
+
+
+def _q4_variants(cell, E, H, library):
+    f = lambda **kw: _q4_formula(cell, E, H, library, **kw)  # noqa: E731
+    return {
+        "PyTorch keeps two bias vectors per block, bias_ih and bias_hh": f(torch_biases=1),
+        "Keras' GRU with reset_after=True has a (2, 3H) bias: input and recurrent biases": f(keras_gru_biases=1),
+        "the gate blocks are not counted: an LSTM has 4 blocks (i, f, C, o), a GRU 3 (r, z, n)":
+            f(blocks={"rnn": 1, "gru": 1, "lstm": 1}),
+        "a GRU has 3 blocks (r, z, n), not 4": f(blocks={"rnn": 1, "gru": 4, "lstm": 4}),
+        "the recurrent matrix is H x H, the input matrix E x H": _q4_formula(cell, E, E, library) if E != H else -1,
+    }
+
+
 def _q4_library(cell, E, H, library):
     """The number of parameters the real layer holds."""
     if library == "torch":
@@ -181,6 +320,21 @@ def _(param_count):
 def _(param_count):
     expect_raises(ValueError, param_count, "transformer", 3, 4, "torch", why="for cell='transformer'")
     expect_raises(ValueError, param_count, "lstm", 3, 4, "jax", why="for library='jax'")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q5_variants(wi, wh, bi, bh):
+    H = wh.shape[1]
+    swap = np.r_[0:H, H:2 * H, 3 * H:4 * H, 2 * H:3 * H]             # i, f, o, c
+    return {
+        "only bias_ih was kept: Keras' one bias is bias_ih + bias_hh": bi,
+        "only bias_hh was kept: Keras' one bias is bias_ih + bias_hh": bh,
+        "the biases were averaged: Keras' one bias is their sum": (bi + bh) / 2,
+        "the gate blocks were reordered: PyTorch's i, f, g, o is Keras' i, f, c, o, the same order":
+            (bi + bh)[swap],
+    }
 
 
 @check("q5", "keras LSTM with the converted weights computes what nn.LSTM computes")

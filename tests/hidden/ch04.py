@@ -10,6 +10,29 @@ from llmbook.grading.expect import expect_close, expect_raises, expect_scalar, e
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_variants(targets, bos, eos, pad):
+    """(dec_in, dec_out) pairs of the common mistakes, keyed by the likely cause."""
+    t = [list(map(int, r)) for r in targets]
+    T = 1 + max(len(r) for r in t)
+    out = _q1_pad([[*r, eos] for r in t], pad)
+    return {
+        "the decoder input is not shifted (seed 002's bug): it must start with <bos> and end one token before "
+        "the target, or the decoder learns to copy its input": (_q1_pad([[*r, eos] for r in t], pad), out),
+        "the decoder input is the target itself, without <bos> (seed 002's bug: the decoder learns to copy)":
+            (_q1_pad(t, pad, T), out),
+        "the target has no <eos>: the model never learns to stop": (_q1_pad([[bos, *r] for r in t], pad),
+                                                                     _q1_pad(t, pad, T)),
+        "the target starts with <bos> too: it is the input shifted left, y_1 .. y_n <eos>":
+            (_q1_pad([[bos, *r] for r in t], pad), _q1_pad([[bos, *r, eos] for r in t], pad)[:, :T]),
+        "padded on the left: pad on the right, after the tokens": (
+            np.array([[pad] * (T - 1 - len(r)) + [bos, *r] for r in t], dtype=np.int64).reshape(len(t), T),
+            np.array([[pad] * (T - 1 - len(r)) + [*r, eos] for r in t], dtype=np.int64).reshape(len(t), T)),
+    }
+
+
 @check("q1", "random batches of lists and arrays, other special ids")
 def _(teacher_forcing_batch):
     rng = np.random.default_rng(SEED(10))
@@ -34,6 +57,30 @@ def _(teacher_forcing_batch):
         if to_numpy(a).dtype != np.int64:
             fail(f"{name} should be int64 (what embedding layers and losses take), got {to_numpy(a).dtype}")
     expect_close(targets[0], [4, 5, 6], "targets[0] after the call", hint="do not modify the targets")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q2_variants(logits, targets, pad):
+    z = np.asarray(to_numpy(logits), dtype=np.float64)
+    y = np.asarray(to_numpy(targets))
+    logp = z - z.max(-1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(logp, y[..., None], -1)[..., 0]                  # (B, T)
+    raw = -np.take_along_axis(z, y[..., None], -1)[..., 0]
+    m = (y != pad).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "the padding is not masked: average over the real tokens only (targets != pad_id)": nll.mean(),
+            "summed over the batch's real tokens: divide by their number (a mean, not a sum)": (nll * m).sum(),
+            "divided by all B*T positions: divide by the number of real tokens": (nll * m).sum() / m.size,
+            "divided by the batch size B: divide by the number of real tokens": (nll * m).sum() / m.shape[0],
+            "a mean of per-sentence means: the loss is the mean over all real tokens of the batch":
+                np.mean((nll * m).sum(1) / m.sum(1)),
+            "no log_softmax: the loss is -log softmax(z) at the target, not -z": (raw * m).sum() / m.sum(),
+            "the mask is inverted: keep targets != pad_id": (nll * (1 - m)).sum() / (1 - m).sum(),
+        }
 
 
 @check("q2", "random padded batches and pad ids")
@@ -82,6 +129,21 @@ def _(masked_cross_entropy):
     expect_close(mine.grad, ref.grad, "the gradient with respect to the logits", rtol=1e-4, atol=1e-6)
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_variants(expected, lengths, max_len):
+    """Outputs of the common mistakes, keyed by the likely cause."""
+    cut = [r[:max_len] for r in expected]
+    shortest = min(min(L + 1, max_len) for L in lengths)
+    return {
+        "<eos> is included: return the tokens before it": [r + [EOS] if L < max_len else r
+                                                            for r, L in zip(cut, lengths)],
+        "decoding stopped when the first row produced <eos>: stop when every row has":
+            [r[:shortest] for r in cut],
+    }
+
+
 @check("q3", "random batches, lengths and vocabularies")
 def _(greedy_decode_tf):
     rng = np.random.default_rng(SEED(40))
@@ -116,6 +178,26 @@ def _(greedy_decode_tf):
 @check("q3", "stops calling step once every row has ended")
 def _(greedy_decode_tf):
     _q3_expect(greedy_decode_tf, [5, 9], [2, 3], 50, "for rows ending after 2 and 3 tokens, max_len=50")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q4_reference(beam_logp, log_probs, k, mistake=""):
+    b = np.asarray(beam_logp, dtype=np.float64)
+    lp = np.asarray(log_probs, dtype=np.float64)
+    V = lp.shape[1]
+    if mistake == "per-beam":                                     # the best token of each beam
+        tok = np.argmax(lp, axis=1)
+        cand = b + lp[np.arange(len(b)), tok]
+        order = np.lexsort((np.arange(len(b)), -cand))[:k]
+        return order, tok[order], cand[order]
+    cand = (lp if mistake == "no-prefix" else b[:, None] + lp).reshape(-1)
+    order = np.lexsort((np.arange(cand.size), cand if mistake == "ascending" else -cand))[:k]
+    if mistake == "unravel":
+        return order % k, order // k, (b[:, None] + lp).reshape(-1)[order]
+    scores = (b[:, None] + lp).reshape(-1)[order]
+    return order // V, order % V, scores
 
 
 def _q4_random(k, V, seed, first=False):
@@ -164,6 +246,13 @@ def _(beam_step):
     beam_step(beam_logp, log_probs, 3)
     expect_close(beam_logp, b, "beam_logp after the call", hint="do not modify beam_logp in place")
     expect_close(log_probs, lp, "log_probs after the call", hint="do not modify log_probs in place")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q5_score(logps, lengths, alpha):
+    return np.asarray(logps, dtype=np.float64) / np.power(np.asarray(lengths, dtype=np.float64), alpha)
 
 
 @check("q5", "alpha between 0 and 1 is neither extreme")

@@ -10,6 +10,27 @@ from llmbook.grading.expect import expect_close, fail
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_variants(scores, mask):
+    """Weights of the common mistakes, keyed by the likely cause."""
+    e, m = np.asarray(scores, dtype=np.float64), np.asarray(mask, dtype=bool)
+    return {
+        "exp overflowed: subtract each row's max before np.exp (the softmax is unchanged by a shift)":
+            _naive_softmax(_masked(e, m)),
+        "the mask is ignored: set the scores of padded positions (mask False) to -inf before the softmax":
+            _softmax(e),
+        "the padded scores were set to 0, not -inf: exp(0) = 1 still gives padding weight":
+            _softmax(np.where(m, e, 0.0)),
+        "the weights were zeroed after the softmax, so the rows no longer sum to 1: mask the scores with -inf "
+        "before it": _softmax(e) * m,
+        "the mask is inverted: it is True on real tokens, which keep their scores": _softmax(_masked(e, ~m)),
+        "the softmax runs over the wrong axis: normalise each row over the source positions (axis=-1)":
+            _softmax(_masked(e, m), axis=0),
+    }
+
+
 @check("q1", "random padded batches")
 def _(masked_softmax):
     rng = np.random.default_rng(SEED(10))
@@ -76,6 +97,29 @@ def _(attend):
     rng = np.random.default_rng(SEED(29))
     _q2_expect(attend, 30 * rng.normal(size=(3, 16)), 30 * rng.normal(size=(3, 5, 16)), rng.normal(size=(3, 5, 4)),
                _random_mask(3, 5, rng), "for scores of size ~1000")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_variants(q, K, Wq, Wk, v):
+    """Scores of the common mistakes (float64), keyed by the likely cause."""
+    B, S = K.shape[:2]
+    pq, pk = q @ Wq.T, K @ Wk.T                                           # (B, A), (B, S, A)
+    h = pq[:, None, :] + pk                                               # (B, S, A)
+    out = {
+        "tanh is missing: e_s = v^T tanh(W_q q + W_k k_s)": h @ v,
+        "summed over the A attention units: project with v (a dot product with v), not a plain sum":
+            np.tanh(h).sum(-1),
+        "tanh is applied after v: it goes inside, v^T tanh(W_q q + W_k k_s)": np.tanh(h @ v),
+    }
+    if Wq.shape[0] == Wq.shape[1] and Wk.shape[0] == Wk.shape[1]:
+        out["W_q and W_k are used transposed: W_q q for a batch of rows is query @ W_q.T (and keys @ W_k.T)"] = \
+            np.tanh((q @ Wq)[:, None, :] + K @ Wk) @ v
+    if B == S:
+        out["W_q q was broadcast along the wrong axis: add it as (B, 1, A) to W_k k (B, S, A), "
+            "W_q q.unsqueeze(1)"] = np.tanh(pq[None, :, :] + pk) @ v
+    return out
 
 
 @check("q3", "random sizes, A, Hq and Hk all different")
@@ -161,6 +205,29 @@ def _(general_attention_tf):
     _q4_random(general_attention_tf, 4, 6, 3, 2, seed=SEED(47), what="for left-padded rows", left=True)
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q5_variants(w, m):
+    """Answers of the common mistakes, keyed by the likely cause."""
+    real = np.flatnonzero(m)
+    masked = _masked(w, m)
+    last = w.shape[1] - 1 - np.argmax(masked[:, ::-1], axis=1)
+    return {
+        "the mask was multiplied in (weights * mask): a real position of weight 0 then ties with the zeroed "
+        "padding and argmax picks the padding; exclude padding with np.where(mask, weights, -np.inf)":
+            np.argmax(w * m, axis=1),
+        "the mask is ignored: a padded column can never be the answer": np.argmax(w, axis=1),
+        "the positions are counted among the real tokens only: return indices into all S columns "
+        "(e.g. np.where(mask, weights, -np.inf).argmax(1))": np.argmax(w[:, m], axis=1),
+        "the argmax runs over the wrong axis: one answer per target row, over the source positions (axis=1)":
+            np.argmax(masked, axis=0),
+        "the largest weights came back, not their positions: use argmax": masked.max(1),
+        "the weakest position was chosen: take the largest weight": real[np.argmin(w[:, m], axis=1)],
+        "ties went to the last position: among equal weights return the lowest s": last,
+    }
+
+
 def _q5_random(T, S, seed, left=False):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, S))
@@ -185,6 +252,8 @@ def _(strongest_source):
     _q5_expect(strongest_source, [[0.1, 0.6, 0.3]], [True, True, True], "for T=1")
     _q5_expect(strongest_source, [[0.0, 0.5, 0.5], [0.2, 0.3, 0.5], [0.9, 0.05, 0.05]], [False, True, False],
                "with all positions but one masked")
+    _q5_expect(strongest_source, [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [False, True, True],
+               "with all of row 0's weight on padding")
 
 
 @check("q5", "ties: the lowest source position")

@@ -32,6 +32,30 @@ def _(positional_encoding):
     _q1_expect(positional_encoding, 1, 7, "positional_encoding(1, 7)")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q2_variants(ids, pad):
+    """Masks of the common mistakes, keyed by the likely cause."""
+    ids = np.asarray(ids)
+    B, T = ids.shape
+    low = np.tril(np.ones((T, T), dtype=bool))[None]                     # (1, T, T)
+    key = (ids != pad)[:, None, :]                                       # (B, 1, T)
+    query = (ids != pad)[:, :, None]                                     # (B, T, 1)
+    return {
+        "the future is allowed and the past blocked: query i attends keys j <= i (a lower triangle, np.tril)":
+            np.broadcast_to(low.transpose(0, 2, 1), (B, T, T)) & key,
+        "the diagonal is blocked: a position may attend to itself (j <= i, not j < i)":
+            np.broadcast_to(np.tril(np.ones((T, T), dtype=bool), -1)[None], (B, T, T)) & key,
+        "the mask is inverted: True where attending is allowed": ~(low & key),
+        "padded query rows are all False, so their softmax is 0/0 = NaN: mask only the keys, mask[b, i, j] "
+        "depends on ids[b, j], not on ids[b, i]": low & key & query,       # = low & query for right padding
+        "the padding is ignored: keys equal to pad_id must be False": np.broadcast_to(low, (B, T, T)),
+        "the causal part is missing: query i must not see keys j > i": np.broadcast_to(key, (B, T, T)),
+        "the two masks are combined with `or`: both conditions must hold (`&`)": low | key,
+    }
+
+
 @check("q2", "random right-padded batches, other pad ids")
 def _(decoder_self_attention_mask):
     rng = np.random.default_rng(SEED(20))
@@ -47,6 +71,34 @@ def _(decoder_self_attention_mask):
     _q2_expect(decoder_self_attention_mask, [[3]], 0, "for [[3]] (T = 1)")
     _q2_expect(decoder_self_attention_mask, [[3, 4, 5, 6, 7]], 0, "for one row without padding")
     _q2_expect(decoder_self_attention_mask, [[3, 4, 9, 9]], 9, "for [[3, 4, 9, 9]], pad_id=9")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_variants(q, k, v, mask):
+    """(output, weights) of the common mistakes, keyed by the likely cause."""
+    q, k, v = (np.asarray(to_numpy(a), dtype=np.float64) for a in (q, k, v))
+    raw = q @ np.swapaxes(k, -1, -2)                                     # (B, h, T, S)
+    d = q.shape[-1]
+    m = None if mask is None else np.broadcast_to(to_numpy(mask), raw.shape)
+    blocked = lambda s: s if m is None else np.where(m, s, -np.inf)      # noqa: E731
+    out = {}
+
+    def add(cause, w):
+        out[cause] = (w @ v, w)
+    add("no scaling: divide the scores by sqrt(d_k)", _q3_softmax(blocked(raw), -1))
+    add("scaled by d_k: divide the scores by sqrt(d_k), not d_k", _q3_softmax(blocked(raw / d), -1))
+    add("the softmax runs over the queries (dim -2): it runs over the keys, dim=-1, so each row sums to 1",
+        _q3_softmax(blocked(raw / np.sqrt(d)), -2))
+    if m is not None:
+        add("the mask is inverted: True means may attend, so fill the scores where the mask is False",
+            _q3_softmax(np.where(m, -np.inf, raw / np.sqrt(d)), -1))
+        add("blocked scores were set to 0, not -inf: exp(0) = 1 still gives them weight",
+            _q3_softmax(np.where(m, raw / np.sqrt(d), 0.0), -1))
+        add("the weights were masked after the softmax, so rows no longer sum to 1: mask the scores before it",
+            _q3_softmax(raw / np.sqrt(d), -1) * m)
+    return out
 
 
 @check("q3", "random sizes, cross-attention with padding masks, no mask")
@@ -96,6 +148,35 @@ def _(scaled_dot_product_attention):
         expect_close(a.grad, b.grad, f"the gradient with respect to {name}", rtol=1e-6, atol=1e-9)
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q4_reference(x, h, split="ok", merge="ok", scale="d_k"):
+    """NumPy multi-head self-attention without projections, or a common mistake of it."""
+    x = np.asarray(x, dtype=np.float64)
+    B, T, D = x.shape
+    d_k = D // h
+    heads = x.reshape(B, h, T, d_k) if split == "reshape" else x.reshape(B, T, h, d_k).transpose(0, 2, 1, 3)
+    s = heads @ heads.transpose(0, 1, 3, 2) / np.sqrt(D if scale == "D" else d_k)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    out = (w / w.sum(-1, keepdims=True)) @ heads                         # (B, h, T, d_k)
+    return out.reshape(B, T, D) if merge == "reshape" else out.transpose(0, 2, 1, 3).reshape(B, T, D)
+
+
+def _q4_variants(x, h):
+    return {
+        "split and merge by reshape alone: a reshape to (B, h, T, d_k) mixes positions across heads; reshape to "
+        "(B, T, h, d_k), then transpose": _q4_reference(x, h, "reshape", "reshape"),
+        "the split is a reshape without a transpose: reshape to (B, T, h, d_k), then transpose to (B, h, T, d_k)":
+            _q4_reference(x, h, split="reshape"),
+        "the merge is a reshape without a transpose: transpose (B, h, T, d_k) back to (B, T, h, d_k), then "
+        "reshape to (B, T, D)": _q4_reference(x, h, merge="reshape"),
+        "the scores are divided by sqrt(D): each head divides by sqrt(d_k), d_k = D / h":
+            _q4_reference(x, h, scale="D"),
+        "num_heads is ignored: one attention over the whole width": _q4_reference(x, 1),
+    }
+
+
 @check("q4", "random sizes and head counts")
 def _(multi_head_self_attention_tf):
     for i, (B, T, D, h) in enumerate(((3, 7, 16, 4), (2, 4, 6, 2), (4, 9, 8, 8), (2, 6, 10, 5))):
@@ -123,6 +204,36 @@ def _(multi_head_self_attention_tf):
 def _(multi_head_self_attention_tf):
     expect_raises(ValueError, multi_head_self_attention_tf, _q4_input(2, 3, 10, seed=SEED(64)), 4,
                   why="for D=10, num_heads=4 (check D % num_heads before reshaping)")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q5_variants(logits, targets, eps):
+    """Losses of the common mistakes, keyed by the likely cause."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(targets)
+    N, V = z.shape
+    s = z - z.max(1, keepdims=True)
+    logp = s - np.log(np.exp(s).sum(1, keepdims=True))
+    nll, total = -logp[np.arange(N), y], -logp.sum(1)
+    return _q5_merged({
+        "eps / (V - 1) on the other classes only: the uniform part eps / V covers all V classes, the true one "
+        "included (as torch's label_smoothing)": np.mean((1 - eps) * nll + eps / (V - 1) * (total - nll)),
+        "the true class keeps weight 1: q = (1 - eps) one-hot + eps / V, so -log p_y is multiplied by (1 - eps)":
+            np.mean(nll + eps * total / V),
+        "eps is ignored: this is the plain cross-entropy": np.mean(nll),
+        "the smoothing term is not divided by V: it is eps / V times the sum over classes, eps times their mean":
+            np.mean((1 - eps) * nll + eps * total),
+        "summed over the rows: the loss is the mean over the N rows": np.sum((1 - eps) * nll + eps * total / V),
+    })
+
+
+def _q5_reference(logits, targets, eps):
+    import torch
+    return float(torch.nn.functional.cross_entropy(torch.as_tensor(np.asarray(logits, dtype=np.float64)),
+                                                   torch.as_tensor(np.asarray(targets, dtype=np.int64)),
+                                                   label_smoothing=float(eps)))
 
 
 @check("q5", "random batches and eps, equal to torch's label_smoothing")

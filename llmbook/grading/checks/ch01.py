@@ -16,7 +16,7 @@ question("q1", answer="perplexity", points=1)
 
 def _q1_expect(perplexity, probs, want, what):
     got = expect_scalar(perplexity(probs), what)
-    expect_close(got, want, what, likely=expected("_q1_variants", probs))
+    expect_close(got, want, what, likely=expected_value("_q1_variants", probs))
 
 
 @check("q1", "two tokens of probability 1/2: perplexity 2")
@@ -50,7 +50,7 @@ def _q2_expect(kneser_ney_bigram, counts, D, what):
     got = to_numpy(kneser_ney_bigram(counts.copy(), D), what)
     V = counts.shape[0]
     expect_shape(got, (V, V), what, hint="one row P(. | h) per history h")
-    expect_close(got, expected("_q2_reference", counts, D), what, likely=expected("_q2_variants", counts, D))
+    expect_close(got, expected_value("_q2_reference", counts, D), what, likely=expected_value("_q2_variants", counts, D))
 
 
 @check("q2", "returns a (V, V) array whose rows sum to 1")
@@ -60,7 +60,7 @@ def _(kneser_ney_bigram):
     sums = got.sum(axis=1)
     if not np.allclose(sums, 1.0):
         h = int(np.argmax(np.abs(np.nan_to_num(sums, nan=np.inf) - 1)))
-        cause = next((c for c, v in expected("_q2_variants", _Q2_COUNTS, 0.75).items()
+        cause = next((c for c, v in expected_value("_q2_variants", _Q2_COUNTS, 0.75).items()
                       if np.allclose(got, v, equal_nan=True)), "")
         fail(f"row {h} of P sums to {sums[h]:.6g}, not 1: each row is a distribution P(. | h)"
              + (f" — {cause}" if cause else ""))
@@ -69,6 +69,10 @@ def _(kneser_ney_bigram):
 @check("q2", "a history never seen gets P_cont")
 def _(kneser_ney_bigram):
     got = to_numpy(kneser_ney_bigram(np.array(_Q2_COUNTS), 0.75), "P")
+    expect_shape(got, (3, 3), "P", hint="one row P(. | h) per history h")
+    if np.allclose(got[2], 1 / 3):
+        fail("row 2 of P (history never seen) is uniform, 1/V: an unseen history gets the continuation "
+             "probabilities P_cont(w) = N1+(. w) / N1+(. .), not 1/V")
     expect_close(got[2], _Q2_P[2], "row 2 of P (history never seen)",
                  hint="P_cont(w) = N1+(. w) / N1+(. .): count distinct left neighbours, not occurrences")
 
@@ -104,9 +108,9 @@ def _q3_expect(nnlm_forward, args, what):
     with hints_on_error(_NNLM_SHAPE_HINTS):
         got = nnlm_forward(*[a.clone() for a in args])
     expect_type(got, torch.Tensor, "a torch.Tensor", hint="build the logits with torch operations")
-    want = expected("_q3_logits", *args)
+    want = expected_value("_q3_logits", *args)
     expect_shape(got, tuple(want.shape), what, hint="one row of V logits per example")
-    expect_close(got, want, what, rtol=1e-5, atol=1e-5, likely=expected("_nnlm_variants", *args))
+    expect_close(got, want, what, rtol=1e-5, atol=1e-5, likely=expected_value("_nnlm_variants", *args))
 
 
 @check("q3", "a float32 torch.Tensor of shape (B, V)")
@@ -151,9 +155,9 @@ def _q4_expect(nnlm_forward_tf, args, what):
     with hints_on_error(_NNLM_SHAPE_HINTS):
         got = nnlm_forward_tf(*args)
     expect_type(got, tf.Tensor, "a tf.Tensor", hint="build the logits with TensorFlow operations")
-    want = expected("_q4_logits", *args)
+    want = expected_value("_q4_logits", *args)
     expect_shape(got, tuple(want.shape), what, hint="one row of V logits per example")
-    expect_close(got, want, what, rtol=1e-5, atol=1e-5, likely=expected("_nnlm_variants", *args))
+    expect_close(got, want, what, rtol=1e-5, atol=1e-5, likely=expected_value("_nnlm_variants", *args))
 
 
 @check("q4", "a float32 tf.Tensor of shape (B, V)")
@@ -202,7 +206,7 @@ def _q6_expect(temperature_probs, logits, T, what):
     logits = np.asarray(logits, dtype=np.float64)
     got = to_numpy(temperature_probs(given, T), what)
     expect_shape(got, logits.shape, what, hint="one probability per logit")
-    expect_close(got, expected("_q6_reference", logits, T), what, likely=expected("_q6_variants", logits, T))
+    expect_close(got, expected_value("_q6_reference", logits, T), what, likely=expected_value("_q6_variants", logits, T))
 
 
 @check("q6", "a batch (2, 5) gives (2, 5) probabilities, rows summing to 1")
@@ -211,7 +215,7 @@ def _(temperature_probs):
     got = to_numpy(temperature_probs(logits.copy(), 1.0), "temperature_probs(logits (2, 5), 1.0)")
     expect_shape(got, (2, 5), "the probabilities", hint="one probability per logit")
     if not np.allclose(got.sum(axis=-1), 1.0):
-        cause = next((c for c, v in expected("_q6_variants", logits, 1.0).items() if np.allclose(got, v)), "")
+        cause = next((c for c, v in expected_value("_q6_variants", logits, 1.0).items() if np.allclose(got, v)), "")
         fail(f"rows sum to {np.round(got.sum(axis=-1), 4).tolist()}, not 1 — "
              + (cause or "normalise over the last axis"))
     _q6_expect(temperature_probs, logits, 1.0, "temperature_probs(logits (2, 5), 1.0)")
