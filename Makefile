@@ -41,7 +41,11 @@ exercises: $(STAMP)
 
 SET ?= ch01
 grade: $(STAMP)
-	$(PY) -m llmbook.grading.grade $(SUBMISSIONS) --set $(SET) --hidden tests/hidden --out scores.csv
+	@test -n "$(SUBMISSIONS)" || { echo "make grade: set SUBMISSIONS=folder of .ipynb files"; exit 2; }
+	@test -n "$(HIDDEN)" || { echo "make grade: set HIDDEN=your private copy of tests/hidden"; exit 2; }
+	@test -n "$(SECRET)$$LLMBOOK_GRADING_SECRET" || { echo "make grade: set SECRET=... (or LLMBOOK_GRADING_SECRET)"; exit 2; }
+	LLMBOOK_GRADING_SECRET="$${LLMBOOK_GRADING_SECRET:-$(SECRET)}" $(PY) -m llmbook.grading.grade $(SUBMISSIONS) \
+		--set $(SET) --hidden $(HIDDEN) --out scores.csv
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/notebook_times.py

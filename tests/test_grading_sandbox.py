@@ -174,7 +174,7 @@ def batch(tmp_path_factory):
     env = {**os.environ, "LLMBOOK_GRADING_SECRET": SECRET, "LLMBOOK_TEST_CANARY": "grader-only"}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "llmbook.grading.grade", str(made["folder"]), "--set", "ch01",
-                           "--hidden", str(made["hidden"]), "--out", str(out), "--cell-timeout", "20"],
+                           "--hidden", str(made["hidden"]), "--out", str(out), "--cell-timeout", "10"],
                           capture_output=True, text=True, env=env, cwd=tmp, timeout=1500)
     seconds = time.perf_counter() - start
     rows = list(csv.DictReader(out.open(encoding="utf-8"))) if out.exists() else []
