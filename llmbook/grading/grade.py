@@ -204,11 +204,7 @@ def append_log(log: Path, entry: dict) -> None:
 def grade_folder(folder: Path, set_name: str, hidden: list[str], cell_timeout: float = CELL_TIMEOUT,
                  limit: float | None = None, log=sys.stderr, secret: str | None = None,
                  sandbox: bool | None = None, record: Path | None = None, hide: list[Path] = ()) -> list[Row]:
-    """Rows for every *.ipynb in `folder` (sorted by name), plus one `total` row per student.
-
-    With `record` (a JSON-lines file), each student's rows are appended as soon as they are graded
-    and students already recorded for the same notebook content and set are not graded again.
-    """
+    """Rows for every *.ipynb in `folder` plus a `total` per student; `record` logs them and resumes a batch."""
     paths = sorted(Path(folder).glob("*.ipynb"))
     if not paths:
         raise FileNotFoundError(f"no .ipynb submissions in {folder}")

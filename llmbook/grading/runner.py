@@ -107,10 +107,7 @@ def import_needs(needs: Iterable[str]) -> None:
 
 def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit: float | None = None,
                  reseed=None) -> Result:
-    """Run the checks of `q` whose kind is in `kinds` on `answer`; stop at the first failure.
-
-    `reseed(seed)`, when given, also seeds the process the answer runs in (the grading worker).
-    """
+    """Run `q`'s checks of `kinds` on `answer` until one fails; `reseed` also seeds the answer's process."""
     kinds = tuple(kinds)
     checks = q.of_kind(kinds)
     counts = {k: sum(c.kind == k for c in checks) for k in ("public", "hidden") if k in kinds}

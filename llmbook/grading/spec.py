@@ -124,11 +124,7 @@ def secret_seed(secret: str, *labels) -> int:
 
 
 def load(set_name: str, hidden: Iterable[str | Path] = (), secret: str | None = None) -> ExerciseSet:
-    """The exercise set `set_name` with its public checks and the hidden checks found in `hidden`.
-
-    Hidden checks draw their inputs from `SEED(n)`, a seed derived from the instructor's `secret`
-    (or the LLMBOOK_GRADING_SECRET variable), which is required when `hidden` is not empty.
-    """
+    """The set `set_name`: public checks, plus hidden ones seeded by `secret` (required with `hidden`)."""
     hidden = list(hidden)
     from llmbook.grading.stored import Expected
     exercise_set = ExerciseSet(set_name)
