@@ -3,7 +3,7 @@
 # make book       build the HTML book into _build/html (sets up first if needed)
 # make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs
 # make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
-# make grade SUBMISSIONS=dir [SET=ch01]  batch-grade submitted notebooks into scores.csv
+# make grade SUBMISSIONS=dir HIDDEN=dir SECRET=text [SET=ch01]  batch-grade notebooks (sandboxed) into scores.csv
 # make benchmarks print execution times and quality tables
 VENV := .venv
 PY := $(VENV)/bin/python

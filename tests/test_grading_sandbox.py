@@ -13,7 +13,6 @@ import csv
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -174,7 +173,7 @@ def batch(tmp_path_factory):
     env = {**os.environ, "LLMBOOK_GRADING_SECRET": SECRET, "LLMBOOK_TEST_CANARY": "grader-only"}
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "llmbook.grading.grade", str(made["folder"]), "--set", "ch01",
-                           "--hidden", str(made["hidden"]), "--out", str(out), "--cell-timeout", "10"],
+                           "--hidden", str(made["hidden"]), "--out", str(out), "--cell-timeout", "20"],
                           capture_output=True, text=True, env=env, cwd=tmp, timeout=1500)
     seconds = time.perf_counter() - start
     rows = list(csv.DictReader(out.open(encoding="utf-8"))) if out.exists() else []
@@ -262,13 +261,14 @@ def test_a_printed_result_line_is_not_a_message():
     """Only framed messages carrying the run's token count; stray bytes break the protocol, not the grader."""
     r, w = os.pipe()
     os.write(w, b'@@llmbook-grade {"qid": "q1", "score": 1000}\n')
-    channel = remote.Channel(r, w, "token", trusted=True)
-    with pytest.raises(remote.WorkerDied):
-        channel.recv()
-    other = remote.Channel(r, w, "forged", trusted=True)
-    other.send({"op": "return", "value": 1})
+    with pytest.raises(remote.WorkerDied, match="header"):
+        remote.Channel(r, w, "token", trusted=True).recv()
+    os.close(r)
+    os.close(w)
+    r, w = os.pipe()
+    remote.Channel(r, w, "forged", trusted=True).send({"op": "return", "value": 1000})
     with pytest.raises(remote.WorkerDied, match="token"):
-        channel.recv()
+        remote.Channel(r, w, "token", trusted=True).recv()
     os.close(r)
     os.close(w)
 
@@ -292,16 +292,20 @@ def test_the_secret_changes_the_hidden_inputs():
 
 
 def test_a_worker_killing_its_parent_does_not_reach_the_grader(tmp_path):
-    """Without the sandbox too: the student's code runs below a keeper process, in its own session."""
+    """With and without the sandbox: the kill ends the worker (or nothing), never this process."""
     from llmbook.grading.worker import Worker
+    kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.killpg(os.getpgid(0), signal.SIGKILL)"
     for sandbox in (False, True) if sandbox_available() else (False,):
         worker = Worker(tmp_path, sandbox)
         worker.start()
         try:
-            with pytest.raises(remote.WorkerDied):
-                worker.ask("cell", 30, source="import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
-                                               "os.killpg(os.getpgid(0), signal.SIGKILL)", index=0, timeout=10)
+            try:
+                worker.ask("cell", 30, source=kill, index=0, timeout=10)
+                survived = worker.ask("cell", 30, source="x = 1", index=1, timeout=10) == ""
+            except remote.WorkerDied:
+                survived = False
         finally:
             worker.kill()
-    assert os.getpid() > 0     # still here
-    signal.getsignal(signal.SIGINT)
+        # without the sandbox the worker's parent is its keeper, and its group its own: it dies alone;
+        # in the sandbox its parent is the PID namespace's init, which it cannot signal: it lives on
+        assert survived == sandbox, (sandbox, survived)

@@ -78,8 +78,6 @@ class Session:
                                             timeout=self.cell_timeout)
                     if error and isinstance(error, str):
                         self.errors.setdefault(i, error[:300])
-                        if error.startswith("CellTimeout"):
-                            self.fatal.add(i)     # it ran its full time once: not again after a restart
                 except (remote.WorkerDied, remote.WorkerTimeout) as e:
                     self.errors.setdefault(i, "the process died" if isinstance(e, remote.WorkerDied)
                                            else f"no answer within {self.cell_timeout + 10:g} s")
