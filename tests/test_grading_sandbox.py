@@ -309,3 +309,31 @@ def test_a_worker_killing_its_parent_does_not_reach_the_grader(tmp_path):
         # without the sandbox the worker's parent is its keeper, and its group its own: it dies alone;
         # in the sandbox its parent is the PID namespace's init, which it cannot signal: it lives on
         assert survived == sandbox, (sandbox, survived)
+
+
+def test_the_protocol_carries_data_callbacks_in_place_changes_and_gradients(tmp_path):
+    """A student's function called from the grader: values, a grader callback, an in-place edit, a gradient."""
+    import numpy as np
+    import torch
+    from llmbook.grading.worker import Worker
+    worker = Worker(tmp_path, sandbox_available())
+    worker.start()
+    try:
+        source = ("import numpy as np, torch\n"
+                  "def f(a, step, t):\n"
+                  "    a[0] = 42.0\n"
+                  "    return {'twice': step(a) * 2, 'square': (t ** 2).sum(), 'n': 3, 'name': 'ok'}\n")
+        assert worker.ask("cell", 60, source=source, index=0, timeout=60) == ""
+        f = worker.ask("get", 30, name="f")
+        a = np.zeros(3)
+        t = torch.tensor([1.0, 2.0], requires_grad=True)
+        got = f(a, lambda x: x + 1, t)
+        assert a.tolist() == [42.0, 0.0, 0.0]                         # the in-place edit came back
+        assert got["twice"].tolist() == [86.0, 2.0, 2.0] and got["n"] == 3 and got["name"] == "ok"
+        got["square"].backward()                                      # d/dt sum(t^2) = 2t, computed remotely
+        assert t.grad.tolist() == [2.0, 4.0]
+        with pytest.raises(ZeroDivisionError):
+            worker.ask("cell", 30, source="def g():\n    return 1 / 0", index=1, timeout=10)
+            worker.ask("get", 30, name="g")()
+    finally:
+        worker.kill()
