@@ -320,16 +320,20 @@ def test_the_protocol_carries_data_callbacks_in_place_changes_and_gradients(tmp_
     worker.start()
     try:
         source = ("import numpy as np, torch\n"
-                  "def f(a, step, t):\n"
+                  "def f(a, step, t, s=None):\n"
                   "    a[0] = 42.0\n"
-                  "    return {'twice': step(a) * 2, 'square': (t ** 2).sum(), 'n': 3, 'name': 'ok'}\n")
+                  "    return {'twice': step(a) * 2, 'square': (t ** 2).sum(), 'n': 3, 'name': 'ok',\n"
+                  "            'scalar': (type(s).__name__, s, np.float32(s))}\n")
         assert worker.ask("cell", 60, source=source, index=0, timeout=60) == ""
         f = worker.ask("get", 30, name="f")
         a = np.zeros(3)
         t = torch.tensor([1.0, 2.0], requires_grad=True)
-        got = f(a, lambda x: x + 1, t)
+        got = f(a, lambda x: x + 1, t, s=np.float64(1.5))
         assert a.tolist() == [42.0, 0.0, 0.0]                         # the in-place edit came back
         assert got["twice"].tolist() == [86.0, 2.0, 2.0] and got["n"] == 3 and got["name"] == "ok"
+        name, value, back = got["scalar"]                             # NumPy scalars keep their type both ways
+        assert (name, value, type(value), type(back)) == ("float64", 1.5, np.float64, np.float32)
+        assert f.__name__ == "f" and f(np.zeros(3), lambda x: x, t.detach())["n"] == 3
         got["square"].backward()                                      # d/dt sum(t^2) = 2t, computed remotely
         assert t.grad.tolist() == [2.0, 4.0]
         with pytest.raises(ZeroDivisionError):

@@ -173,18 +173,18 @@ class Channel:
         """A JSON-able description of `x`; arrays are appended to `arrays`."""
         if depth > 50:
             raise ValueError("value nested too deeply to send")
+        if isinstance(x, np.generic) and not isinstance(x, np.object_):   # before float: np.float64 is one
+            arrays.append(np.asarray(x))
+            return {"$": "npscalar", "i": len(arrays) - 1}
         if x is None or isinstance(x, (bool, int, str)):
             return x
         if isinstance(x, float):
-            return {"$": "float", "v": repr(x)}
+            return {"$": "float", "v": float.__repr__(x)}
         if x is Ellipsis:
             return {"$": "ellipsis"}
         if isinstance(x, np.ndarray) and x.dtype != object:
             arrays.append(np.ascontiguousarray(x))
             return {"$": "nd", "i": len(arrays) - 1}
-        if isinstance(x, np.generic) and not isinstance(x, np.object_):
-            arrays.append(np.asarray(x))
-            return {"$": "npscalar", "i": len(arrays) - 1}
         mod = _module(x)
         if mod == "torch":
             import torch
