@@ -175,6 +175,18 @@ def test_expect_close_names_the_matching_bug():
         expect_close([[0.0] * 2] * 3, [[0.0] * 3] * 2, "y")
 
 
+def test_tensorflow_noise_is_trimmed_from_a_message():
+    noise = ValueError("{{function_node __wrapped__MatMul_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
+                       "Matrix size-incompatible: In[0]: [2,3], In[1]: [4,5] [Op:MatMul] name: \nmore lines")
+
+    def matmul(x):
+        raise noise
+    with pytest.raises(CheckFailed) as e:
+        Answer(matmul, "f")(1)
+    assert str(e.value) == ("f(1) raised ValueError: Matrix size-incompatible: In[0]: [2,3], In[1]: [4,5] "
+                            "(at `raise noise`)")
+
+
 def test_answer_wrapper_reports_stub_and_exceptions():
     def stub(x):
         raise NotImplementedError

@@ -153,7 +153,7 @@ def _batch(tmp: Path) -> dict:
         "h07_exit_in_cell": (_with(solved, "import os\nos._exit(3)"), FULL),
         "h08_kill_parent_cell": (_with(solved, KILL_PARENT), FULL),
         "h09_kill_parent_answer": (_replace(solved, "def temperature_probs", KILL_IN_ANSWER), {**FULL, "q6": 0}),
-        "h10_write_outside": (_with(stub, _outside(victim)), ZERO),
+        "h10_write_outside": (_with(_with(stub, "import llmbook_no_such_module"), _outside(victim)), ZERO),
         "h11_read_env": (_with(stub, ENV, after="answer_q5"), ZERO),
         "h12_endless_loop": (_replace(solved, "def perplexity", LOOP_IN_ANSWER), {**FULL, "q1": 0}),
         "zoe": (solved, FULL),
@@ -232,6 +232,8 @@ def test_crashes_are_reported_as_such(batch):
     assert "died" in detail["h06_exit_in_answer", "q1"], detail["h06_exit_in_answer", "q1"]
     assert "died" in detail["h09_kill_parent_answer", "q6"], detail["h09_kill_parent_answer", "q6"]
     assert "time limit" in detail["h12_endless_loop", "q1"], detail["h12_endless_loop", "q1"]
+    note = "(note: a cell raised ModuleNotFoundError: No module named 'llmbook_no_such_module')"
+    assert detail["h10_write_outside", "q1"].endswith(note), detail["h10_write_outside", "q1"]
 
 
 def test_the_record_resumes_a_batch_without_grading_again(batch):
