@@ -10,6 +10,13 @@ from llmbook.grading.expect import expect_close, fail
 from llmbook.grading.spec import check
 
 
+# The reference behind a public check's stored expected value.
+
+
+def _q1_weights(scores, mask):
+    return _softmax(_masked(scores, mask))
+
+
 # The reference implementations behind the public checks' stored expected values.
 
 
@@ -97,6 +104,13 @@ def _(attend):
     rng = np.random.default_rng(SEED(29))
     _q2_expect(attend, 30 * rng.normal(size=(3, 16)), 30 * rng.normal(size=(3, 5, 16)), rng.normal(size=(3, 5, 4)),
                _random_mask(3, 5, rng), "for scores of size ~1000")
+
+
+# The reference behind a public check's stored expected value.
+
+
+def _q3_scores(q, K, Wq, Wk, v):
+    return np.tanh((q @ Wq.T)[:, None, :] + K @ Wk.T) @ v
 
 
 # The reference implementations behind the public checks' stored expected values.
@@ -203,6 +217,13 @@ def _(general_attention_tf):
     _q4_expect(general_attention_tf, rng.normal(size=(3, 3)), rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 4)),
                mask, "with all positions but one masked")
     _q4_random(general_attention_tf, 4, 6, 3, 2, seed=SEED(47), what="for left-padded rows", left=True)
+
+
+# The reference behind a public check's stored expected value.
+
+
+def _q5_positions(w, m):
+    return np.argmax(_masked(w, m), axis=1)
 
 
 # The reference implementations behind the public checks' stored expected values.

@@ -10,6 +10,25 @@ from llmbook.grading.expect import expect_close, expect_raises, fail, to_numpy
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_table(max_len, d_model, mistake=""):
+    """The encoding, or what a program with `mistake` returns."""
+    pos = np.arange(max_len, dtype=np.float64)[:, None]                  # (L, 1)
+    j = np.arange(d_model)                                               # (D,)
+    two_i = {"i": j // 2, "j": j}.get(mistake, j // 2 * 2)
+    angle = pos * np.power(10000.0, (two_i if mistake != "positive" else -two_i) / -d_model)
+    if mistake == "halves":                                              # [sin ... sin, cos ... cos]
+        half = (d_model + 1) // 2
+        freq = np.power(10000.0, -2 * np.arange(half) / d_model)
+        return np.concatenate([np.sin(pos * freq), np.cos(pos * freq)[:, :d_model - half]], axis=1)
+    even = j % 2 == 0
+    if mistake == "swapped":
+        even = ~even
+    return np.where(even, np.sin(angle), np.cos(angle))
+
+
 @check("q1", "equal to the course's table for several widths")
 def _(positional_encoding):
     from llmbook.torch.transformer import sinusoidal_encoding
@@ -30,6 +49,13 @@ def _(positional_encoding):
 def _(positional_encoding):
     _q1_expect(positional_encoding, 1, 6, "positional_encoding(1, 6)")
     _q1_expect(positional_encoding, 1, 7, "positional_encoding(1, 7)")
+
+
+# The reference behind a public check's stored expected value.
+
+
+def _q2_mask(ids, pad):
+    return np.tril(np.ones((ids.shape[1],) * 2, dtype=bool))[None] & (ids != pad)[:, None, :]
 
 
 # The reference implementations behind the public checks' stored expected values.
@@ -71,6 +97,15 @@ def _(decoder_self_attention_mask):
     _q2_expect(decoder_self_attention_mask, [[3]], 0, "for [[3]] (T = 1)")
     _q2_expect(decoder_self_attention_mask, [[3, 4, 5, 6, 7]], 0, "for one row without padding")
     _q2_expect(decoder_self_attention_mask, [[3, 4, 9, 9]], 9, "for [[3, 4, 9, 9]], pad_id=9")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_softmax(s, axis):
+    with np.errstate(invalid="ignore"):
+        e = np.exp(s - np.max(s, axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
 
 
 # The reference implementations behind the public checks' stored expected values.

@@ -53,7 +53,7 @@ def _q1_expect(masked_softmax, scores, mask, what):
     given = scores.copy()
     with hints_on_error({"boolean index": "mask is a (B, S) boolean array: np.where(mask, scores, -np.inf)"}):
         got = to_numpy(masked_softmax(given, mask.copy()), f"the weights {what}")
-    want = _softmax(_masked(scores, mask))
+    want = expected_value("_q1_weights", scores, mask)
     expect_close(got, want, f"the weights {what}", likely=expected_value("_q1_variants", scores, mask),
                  hint="softmax of each row over its real positions; 0 on padding")
     if np.any(got[~mask] != 0):
@@ -156,7 +156,7 @@ def _q3_expect(additive_scores, inputs, what):
     expect_dtype(got, str(inputs[0].dtype).replace("torch.", ""), f"the scores {what}",
                  hint="keep the inputs' dtype: no .float() or float32 constants")
     q, K, Wq, Wk, v = (x.double().numpy() for x in inputs)
-    want = np.tanh((q @ Wq.T)[:, None, :] + K @ Wk.T) @ v
+    want = expected_value("_q3_scores", q, K, Wq, Wk, v)
     # float32 inputs: the scores, sums of A terms of size <= |v_a|, are exact to about 1e-6 relative
     tol = dict(rtol=1e-4, atol=1e-5) if inputs[0].dtype == torch.float32 else dict(rtol=1e-9, atol=1e-10)
     expect_close(got.detach(), want, f"the scores {what}", likely=expected_value("_q3_variants", q, K, Wq, Wk, v),
@@ -244,7 +244,7 @@ question("q5", answer="strongest_source", points=1)
 def _q5_expect(strongest_source, weights, mask, what):
     w, m = np.array(weights, dtype=np.float64), np.array(mask, dtype=bool)
     got = to_numpy(strongest_source(w.copy(), m.copy()), f"the positions {what}")
-    want = np.argmax(_masked(w, m), axis=1)
+    want = expected_value("_q5_positions", w, m)
     expect_close(got, want, f"the positions {what}", likely=expected_value("_q5_variants", w, m), rtol=0, atol=0,
                  hint="for each row, the real column with the largest weight, the lowest on ties")
     if not np.issubdtype(got.dtype, np.integer):

@@ -12,22 +12,6 @@ from llmbook.grading.spec import check, question
 question("q1", answer="positional_encoding", points=1)
 
 
-def _q1_table(max_len, d_model, mistake=""):
-    """The encoding, or what a program with `mistake` returns."""
-    pos = np.arange(max_len, dtype=np.float64)[:, None]                  # (L, 1)
-    j = np.arange(d_model)                                               # (D,)
-    two_i = {"i": j // 2, "j": j}.get(mistake, j // 2 * 2)
-    angle = pos * np.power(10000.0, (two_i if mistake != "positive" else -two_i) / -d_model)
-    if mistake == "halves":                                              # [sin ... sin, cos ... cos]
-        half = (d_model + 1) // 2
-        freq = np.power(10000.0, -2 * np.arange(half) / d_model)
-        return np.concatenate([np.sin(pos * freq), np.cos(pos * freq)[:, :d_model - half]], axis=1)
-    even = j % 2 == 0
-    if mistake == "swapped":
-        even = ~even
-    return np.where(even, np.sin(angle), np.cos(angle))
-
-
 _Q1_CAUSES = {
     "swapped": "sine and cosine are swapped: sin on the even dimensions 2i, cos on the odd ones 2i+1",
     "i": "the exponent is i/D: dimension pair i uses 10000^(2i/D), so dimensions 2i and 2i+1 share "
@@ -45,11 +29,11 @@ def _q1_expect(positional_encoding, max_len, d_model, what):
     with hints_on_error(hints):
         got = positional_encoding(max_len, d_model)
     got = to_numpy(got, f"the encoding {what}")
-    want = _q1_table(max_len, d_model)
+    want = expected_value("_q1_table", max_len, d_model)
     expect_shape(got, want.shape, f"the encoding {what}", hint="one row per position, one column per dimension")
     if not np.issubdtype(got.dtype, np.floating):
         fail(f"the encoding {what} should be a float array, got {got.dtype}")
-    likely = {cause: _q1_table(max_len, d_model, m) for m, cause in _Q1_CAUSES.items()}
+    likely = {cause: expected_value("_q1_table", max_len, d_model, m) for m, cause in _Q1_CAUSES.items()}
     expect_close(got, want, f"the encoding {what}", rtol=1e-5, atol=1e-5, likely=likely,
                  hint="PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(p / 10000^(2i/D))")
 
@@ -70,7 +54,7 @@ question("q2", answer="decoder_self_attention_mask", points=1)
 def _q2_expect(decoder_self_attention_mask, ids, pad, what):
     ids = np.asarray(ids, dtype=np.int64)
     got = to_numpy(decoder_self_attention_mask(ids.copy(), pad), f"the mask {what}")
-    want = np.tril(np.ones((ids.shape[1],) * 2, dtype=bool))[None] & (ids != pad)[:, None, :]
+    want = expected_value("_q2_mask", ids, pad)
     expect_shape(got, want.shape, f"the mask {what}", hint="(B, T, T): one (T, T) mask per sequence, "
                  "no head axis")
     expect_close(got, want, f"the mask {what}", likely=expected_value("_q2_variants", ids, pad),
@@ -90,12 +74,6 @@ def _(decoder_self_attention_mask):
 
 
 question("q3", answer="scaled_dot_product_attention", points=2, needs=("torch",))
-
-
-def _q3_softmax(s, axis):
-    with np.errstate(invalid="ignore"):
-        e = np.exp(s - np.max(s, axis=axis, keepdims=True))
-        return e / e.sum(axis=axis, keepdims=True)
 
 
 def _q3_tensors(B, h, T, S, d_k, d_v, seed, mask="none", dtype="float64"):
