@@ -138,3 +138,16 @@ def test_nonsense_answers_fail_with_a_message_and_never_crash_a_check(name):
             result = run_question(q, answer, ["public", "hidden"])
             assert result.score == 0 and result.failure, f"{name} {q.qid} ({label}): {result.line()}"
             assert "the check itself crashed" not in result.failure, f"{name} {q.qid} ({label}): {result.line()}"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", ["ch01", *NEW_SETS])
+def test_public_checks_alone_diagnose_wrong_answers_from_stored_values(name):
+    """A learner's copy has no references: every wrong answer still gets a message, never a crash."""
+    exercise_set = spec.load(name)
+    wrong = {qid: [w[1] for w in items] for qid, items in wrong_answers(name).items()}
+    for q in exercise_set.questions.values():
+        answers = [*wrong.get(q.qid, []), *(GARBAGE.values() if q.callable else ("a", 3))]
+        for answer in answers:
+            result = run_question(q, answer, ["public"])
+            assert "the check itself crashed" not in result.failure, f"{name} {q.qid}: {result.line()}"

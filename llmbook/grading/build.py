@@ -82,12 +82,30 @@ def record_expected(master: Path, hidden: Path) -> dict:
     exercise_set = load(M.set_name(master), [hidden], secret="build")
     exercise_set.expected.recording = recorded = {}
     answers = M.answer_namespace(master, "solution")
+    wrong = _wrong_answers(Path(master).resolve().parents[1] / "tests" / "fixtures" / "grading"
+                           / f"{M.set_name(master)}_wrong.py")
     for q in exercise_set.questions.values():
         result = run_question(q, answers[q.answer], ["public"], limit=600)
         if result.status != "passed":
             raise RuntimeError(f"{M.set_name(master)} {q.qid}: the solution fails its public checks while "
                                f"recording expected values: {result.line()}")
+        for _, answer, _ in wrong.get(q.qid, []):    # the values the diagnoses of wrong answers look up
+            run_question(q, answer, ["public"], limit=600)
     return dict(sorted(recorded.items()))
+
+
+def _wrong_answers(path: Path) -> dict:
+    """WRONG of a tests/fixtures/grading/<set>_wrong.py file ({} when there is none)."""
+    if not path.is_file():
+        return {}
+    import importlib.util
+    import warnings
+    spec = importlib.util.spec_from_file_location(f"_llmbook_wrong_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec.loader.exec_module(module)
+    return getattr(module, "WRONG", {})
 
 
 def _first_difference(got, want) -> str:

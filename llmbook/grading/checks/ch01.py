@@ -50,7 +50,8 @@ def _q2_expect(kneser_ney_bigram, counts, D, what):
     got = to_numpy(kneser_ney_bigram(counts.copy(), D), what)
     V = counts.shape[0]
     expect_shape(got, (V, V), what, hint="one row P(. | h) per history h")
-    expect_close(got, expected_value("_q2_reference", counts, D), what, likely=expected_value("_q2_variants", counts, D))
+    expect_close(got, expected_value("_q2_reference", counts, D), what,
+                 likely=expected_value("_q2_variants", counts, D))
 
 
 @check("q2", "returns a (V, V) array whose rows sum to 1")
@@ -206,7 +207,8 @@ def _q6_expect(temperature_probs, logits, T, what):
     logits = np.asarray(logits, dtype=np.float64)
     got = to_numpy(temperature_probs(given, T), what)
     expect_shape(got, logits.shape, what, hint="one probability per logit")
-    expect_close(got, expected_value("_q6_reference", logits, T), what, likely=expected_value("_q6_variants", logits, T))
+    expect_close(got, expected_value("_q6_reference", logits, T), what,
+                 likely=expected_value("_q6_variants", logits, T))
 
 
 @check("q6", "a batch (2, 5) gives (2, 5) probabilities, rows summing to 1")

@@ -89,7 +89,8 @@ def _q2_expect(rnn_forward, args, what):
     B, T, H = want.shape
     expect_shape(outputs, (B, T, H), f"outputs {what}",
                  hint="(T, B, H)? stack the states along dim=1" if tuple(outputs.shape) == (T, B, H) else "")
-    expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5, likely=expected_value("_unroll_variants", *args))
+    expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5,
+                 likely=expected_value("_unroll_variants", *args))
     expect_shape(h_T, (B, H), f"h_T {what}", hint="the last state only, (B, H)")
     first = want[:, 0]
     expect_close(h_T, want_h, f"h_T {what}", rtol=1e-5, atol=1e-5,

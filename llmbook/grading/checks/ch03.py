@@ -152,7 +152,8 @@ def _q3_expect(keras_gru, args, what):
     B, T, H = want.shape
     expect_shape(outputs, (B, T, H), f"outputs {what}",
                  hint="(T, B, H)? stack the states along axis=1" if tuple(outputs.shape) == (T, B, H) else "")
-    expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5, likely=expected_value("_keras_gru_variants", *args))
+    expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5,
+                 likely=expected_value("_keras_gru_variants", *args))
     expect_close(h_T, want_h, f"h_T {what}", rtol=1e-5, atol=1e-5)
 
 

@@ -80,7 +80,8 @@ def _q2_expect(masked_cross_entropy, logits, targets, pad, what):
     if got.ndim != 0:
         fail(f"expected the loss {what} as a 0-dimensional tensor, got shape {tuple(got.shape)}")
     want = expected_value("_q2_loss", logits, targets, pad)
-    expect_close(got.detach(), want, f"the loss {what}", rtol=1e-5, atol=1e-6, likely=expected_value("_q2_variants", logits, targets, pad))
+    expect_close(got.detach(), want, f"the loss {what}", rtol=1e-5, atol=1e-6,
+                 likely=expected_value("_q2_variants", logits, targets, pad))
 
 
 @check("q2", "the tiny case: ln 2")
@@ -233,7 +234,8 @@ question("q5", answer="best_hypothesis", points=1)
 _Q5_MISTAKES = {
     "the score was multiplied by L**alpha: divide log P by L**alpha":
         lambda lp, L, a: int(np.argmax(np.asarray(lp) * np.power(np.asarray(L, dtype=np.float64), a))),
-    "alpha is ignored (always the mean per token, alpha = 1)": lambda lp, L, a: int(np.argmax(expected_value("_q5_score", lp, L, 1.0))),
+    "alpha is ignored (always the mean per token, alpha = 1)":
+        lambda lp, L, a: int(np.argmax(expected_value("_q5_score", lp, L, 1.0))),
     "alpha is ignored (always the raw log-probability, alpha = 0)": lambda lp, L, a: int(np.argmax(lp)),
     "the lowest score was chosen: the best hypothesis has the highest (least negative) score":
         lambda lp, L, a: int(np.argmin(expected_value("_q5_score", lp, L, a))),
