@@ -4,7 +4,7 @@
 # make book       build the HTML book into _build/html (sets up first if needed)
 # make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs
 # make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
-# make grade SUBMISSIONS=dir [SET=ch01]  batch-grade submitted notebooks into scores.csv
+# make grade SUBMISSIONS=dir HIDDEN=dir SECRET=text [SET=ch01]  batch-grade notebooks (sandboxed) into scores.csv
 # make benchmarks print execution times and quality tables
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -43,7 +43,11 @@ exercises: $(STAMP)
 
 SET ?= ch01
 grade: $(STAMP)
-	$(PY) -m llmbook.grading.grade $(SUBMISSIONS) --set $(SET) --hidden tests/hidden --out scores.csv
+	@test -n "$(SUBMISSIONS)" || { echo "make grade: set SUBMISSIONS=folder of .ipynb files"; exit 2; }
+	@test -n "$(HIDDEN)" || { echo "make grade: set HIDDEN=your private copy of tests/hidden"; exit 2; }
+	@test -n "$(SECRET)$$LLMBOOK_GRADING_SECRET" || { echo "make grade: set SECRET=... (or LLMBOOK_GRADING_SECRET)"; exit 2; }
+	LLMBOOK_GRADING_SECRET="$${LLMBOOK_GRADING_SECRET:-$(SECRET)}" $(PY) -m llmbook.grading.grade $(SUBMISSIONS) \
+		--set $(SET) --hidden $(HIDDEN) --out scores.csv
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/notebook_times.py

@@ -4,7 +4,8 @@ For every exercise set (one master in grading_src/): the solution passes every p
 check, the untouched stub fails every question, and each plausible wrong answer in
 tests/fixtures/grading/<set>_wrong.py is rejected by the hidden checks alone with a message that
 names the bug. The batch grader scores three generated submissions (solved, untouched, and one with a
-crashing cell, an endless loop and a wrong choice) exactly as tests/fixtures/grading/ch01_scores.csv.
+crashing cell, an endless loop and a wrong choice) exactly as tests/fixtures/grading/ch01_scores.csv
+(in tests/test_grading_sandbox.py, in one batch with the hostile submissions).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import importlib.util
 import io
 import os
 import random
+import re
 from pathlib import Path
 
 import nbformat
@@ -28,12 +30,13 @@ FIXTURES = ROOT / "tests" / "fixtures" / "grading"
 HIDDEN = ROOT / "tests" / "hidden"
 MASTERS = build.masters(ROOT)
 SETS = {M.set_name(m): m for m in MASTERS}
+SECRET = os.environ.get("LLMBOOK_TEST_SECRET", "test-secret")   # seeds the hidden checks' inputs
 
 
 @pytest.fixture(scope="module")
 def exercises():
     """Every set's checks, public and hidden, loaded once."""
-    return {name: Exercises(name, [HIDDEN]) for name in SETS}
+    return {name: Exercises(name, [HIDDEN], secret=SECRET) for name in SETS}
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +175,18 @@ def test_expect_close_names_the_matching_bug():
         expect_close([[0.0] * 2] * 3, [[0.0] * 3] * 2, "y")
 
 
+def test_tensorflow_noise_is_trimmed_from_a_message():
+    noise = ValueError("{{function_node __wrapped__MatMul_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
+                       "Matrix size-incompatible: In[0]: [2,3], In[1]: [4,5] [Op:MatMul] name: \nmore lines")
+
+    def matmul(x):
+        raise noise
+    with pytest.raises(CheckFailed) as e:
+        Answer(matmul, "f")(1)
+    assert str(e.value) == ("f(1) raised ValueError: Matrix size-incompatible: In[0]: [2,3], In[1]: [4,5] "
+                            "(at `raise noise`)")
+
+
 def test_answer_wrapper_reports_stub_and_exceptions():
     def stub(x):
         raise NotImplementedError
@@ -195,6 +210,8 @@ def copy_generated(tmp_path: Path) -> dict[Path, bytes]:
     files = {}
     for master in MASTERS:
         for path in [master, *build.targets(ROOT, master).values()]:
+            if not path.exists():      # a set without stored expected values
+                continue
             target = tmp_path / path.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())
@@ -212,6 +229,29 @@ def test_stale_generated_file_is_reported(tmp_path):
     problems = build.stale(tmp_path)
     assert any(p.startswith(f"exercises/{MASTERS[0].stem}.ipynb: cell 2 differs") for p in problems), problems
     assert any("hidden" in p and p.endswith("missing") for p in problems), problems
+
+
+def test_stored_expected_values_are_what_the_hidden_references_give():
+    """The public checks' data files are up to date: recording them again gives the same values."""
+    import json
+    for master in MASTERS:
+        path = build.targets(ROOT, master)["expected"]
+        if not path.exists():
+            continue
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        again = build.record_expected(master, HIDDEN)
+        assert json.dumps(again, sort_keys=True) == json.dumps(stored, sort_keys=True), \
+            f"{path.name} is stale: run `make exercises`"
+
+
+def test_public_checks_hold_no_reference_implementations():
+    """What a learner's copy of llmbook contains: checks and stored values, no solutions to call."""
+    for master in MASTERS:
+        text = build.targets(ROOT, master)["public"].read_text(encoding="utf-8")
+        if "expected_value(" not in text:
+            continue                    # not converted yet
+        for name in re.findall(r"^def (\w+)\(", text, flags=re.M):
+            assert not name.endswith(("_reference", "_numpy", "_formula", "_variants")), (master.name, name)
 
 
 def test_rebuild_of_an_up_to_date_set_changes_nothing(tmp_path, capsys):
@@ -243,7 +283,10 @@ def test_solutions_notebook_passes_its_public_checks(name):
     nb = nbformat.read(build.targets(ROOT, SETS[name])["solution"], as_version=4)
     lines = [o.text.strip() for c in nb.cells if "grader.check(" in c.source for o in c.outputs if "text" in o]
     questions = spec.load(name).questions
-    assert len(lines) == len(questions) and all(": passed " in line for line in lines), lines
+    assert len(lines) == len(questions), lines
+    for q, line in zip(questions.values(), lines):     # a choice's public check can only see its format
+        assert line.startswith(f"{q.qid}: passed ") if q.callable else \
+            line == f"{q.qid}: format OK, graded by the instructor's checks", line
 
 
 def test_first_cell_is_the_course_set_up_cell():
@@ -273,50 +316,7 @@ def test_solution_markers_become_stubs():
         M.student_source("# BEGIN SOLUTION\nx = 1")
 
 
-# --- batch grading -----------------------------------------------------------------------------
-
-
-def submissions(folder: Path) -> None:
-    """alice: all solved; bob: the untouched notebook; carol: a crashing cell, endless loops, a wrong choice."""
-    master = SETS["ch01"]
-    stub = nbformat.read(build.targets(ROOT, master)["student"], as_version=4)
-    solved = [M.solution_source(c.source) for c in M.read(master).cells if "answer" in M.tags(c)]
-    alice = copy.deepcopy(stub)
-    answer_cells = [c for c in alice.cells if "answer" in M.tags(c)]
-    assert len(answer_cells) == len(solved)
-    for cell, source in zip(answer_cells, solved):
-        cell.source = source
-    carol = copy.deepcopy(alice)
-    for cell in carol.cells:
-        if cell.source.startswith("def perplexity"):            # an endless loop that swallows exceptions
-            cell.source = ("def perplexity(probs):\n    while True:\n        try:\n"
-                           "            value = float(np.exp(-np.mean(np.log(probs)))) + 1.0\n"
-                           "            if value < 1.0:\n                return value\n"
-                           "        except Exception:\n            pass")
-        elif cell.source.startswith("def kneser_ney_bigram"):   # crashes before defining the answer
-            cell.source = "counts_table = load_my_counts()\n\n" + cell.source
-        elif cell.source.startswith("answer_q5"):
-            cell.source = 'answer_q5 = "B"'
-    at = next(i for i, c in enumerate(carol.cells) if c.source.startswith("import torch"))
-    carol.cells.insert(at + 1, nbformat.v4.new_code_cell("while True:   # an endless loop at the top level\n    pass"))
-    for student, nb in (("alice", alice), ("bob", stub), ("carol", carol)):
-        nbformat.write(nb, folder / f"{student}.ipynb")
-
-
-def test_batch_grader_writes_the_expected_csv(tmp_path, capsys):
-    folder = tmp_path / "submissions"
-    folder.mkdir()
-    submissions(folder)
-    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
-    out = tmp_path / "scores.csv"
-    grade.main([str(folder), "--set", "ch01", "--hidden", str(HIDDEN), "--out", str(out), "--cell-timeout", "20"])
-    expected = (FIXTURES / "ch01_scores.csv").read_text(encoding="utf-8")
-    assert out.read_text(encoding="utf-8") == expected
-    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
-    assert after == before, "grading modified or added files in the submissions folder"
-    printed = capsys.readouterr().out
-    assert "alice      1    2    2    2    1    1  9/9" in printed
-    assert "carol      0    0    2    2    0    1  5/9" in printed
+# --- batch grading (the batch itself: tests/test_grading_sandbox.py) ----------------------------
 
 
 def test_csv_and_summary_format():
@@ -339,6 +339,6 @@ def test_grader_command_rejects_a_wrong_set_or_hidden_folder(tmp_path, capsys):
 def test_grader_scores_an_unreadable_file_zero(tmp_path):
     bad = tmp_path / "dave.ipynb"
     bad.write_text("{not json", encoding="utf-8")
-    rows = grade.grade_notebook(bad, "ch01", [str(HIDDEN)])
+    rows = grade.grade_notebook(bad, "ch01", [str(HIDDEN)], secret=SECRET)
     assert [r.score for r in rows] == [0] * 6 and "could not be read" in rows[0].detail
     assert os.path.exists(bad)

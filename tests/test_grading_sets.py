@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import importlib.util
+import os
 from pathlib import Path
 
 import nbformat
@@ -22,6 +23,7 @@ from llmbook.grading.runner import run_question
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
+SECRET = os.environ.get("LLMBOOK_TEST_SECRET", "test-secret")   # seeds the hidden checks' inputs
 HIDDEN = ROOT / "tests" / "hidden"
 SETS = {M.set_name(m): m for m in build.masters(ROOT)}
 NEW_SETS = [name for name in ("ch02", "ch03", "ch04", "ch05", "ch06") if name in SETS]
@@ -52,7 +54,7 @@ def _frameworks(name: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("name", NEW_SETS)
 def test_set_size_points_and_frameworks(name):
-    questions = spec.load(name, [HIDDEN]).questions
+    questions = spec.load(name, [HIDDEN], SECRET).questions
     points = sum(q.points for q in questions.values())
     assert 5 <= len(questions) <= 7, f"{name}: {len(questions)} questions, the course asks for 5-7"
     assert 8 <= points <= 10, f"{name}: {points} points, the course asks for 8-10"
@@ -71,7 +73,7 @@ def test_set_size_points_and_frameworks(name):
 
 @pytest.mark.parametrize("name", NEW_SETS)
 def test_every_question_has_wrong_answers_and_none_crashes_a_check(name):
-    exercise_set = spec.load(name, [HIDDEN])
+    exercise_set = spec.load(name, [HIDDEN], SECRET)
     wrong = wrong_answers(name)
     assert set(wrong) == set(exercise_set.questions), f"{name}: wrong answers for {sorted(wrong)}"
     for qid, items in wrong.items():
@@ -103,9 +105,9 @@ def test_batch_grader_gives_full_marks_to_the_solution_and_zero_to_the_stub(tmp_
     folder.mkdir()
     _submissions(name, folder)
     out = tmp_path / "scores.csv"
-    assert grade.main([str(folder), "--set", name, "--hidden", str(HIDDEN), "--out", str(out)]) == 0
+    assert grade.main([str(folder), "--set", name, "--hidden", str(HIDDEN), "--secret", SECRET, "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
-    questions = Exercises(name, [HIDDEN]).set.questions
+    questions = Exercises(name, [HIDDEN], secret=SECRET).set.questions
     total = sum(q.points for q in questions.values())
     by = {(r["student"], r["question"]): r for r in rows}
     assert by["alice", "total"]["score"] == str(total) and by["bob", "total"]["score"] == "0", rows
@@ -129,10 +131,23 @@ GARBAGE = {
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("name", NEW_SETS)
 def test_nonsense_answers_fail_with_a_message_and_never_crash_a_check(name):
-    exercise_set = spec.load(name, [HIDDEN])
+    exercise_set = spec.load(name, [HIDDEN], SECRET)
     for q in exercise_set.questions.values():
         answers = GARBAGE if q.callable else {"a number": 3, "a word": "maybe", "a lowercase letter": "a"}
         for label, answer in answers.items():
             result = run_question(q, answer, ["public", "hidden"])
             assert result.score == 0 and result.failure, f"{name} {q.qid} ({label}): {result.line()}"
             assert "the check itself crashed" not in result.failure, f"{name} {q.qid} ({label}): {result.line()}"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("name", ["ch01", *NEW_SETS])
+def test_public_checks_alone_diagnose_wrong_answers_from_stored_values(name):
+    """A learner's copy has no references: every wrong answer still gets a message, never a crash."""
+    exercise_set = spec.load(name)
+    wrong = {qid: [w[1] for w in items] for qid, items in wrong_answers(name).items()}
+    for q in exercise_set.questions.values():
+        answers = [*wrong.get(q.qid, []), *(GARBAGE.values() if q.callable else ("a", 3))]
+        for answer in answers:
+            result = run_question(q, answer, ["public"])
+            assert "the check itself crashed" not in result.failure, f"{name} {q.qid}: {result.line()}"

@@ -4,7 +4,7 @@
     grader = Exercises("ch01")
     grader.check("q1", perplexity)      # prints e.g. "q1: passed 4/4 public checks"; never raises
 
-Instructors: `python -m llmbook.grading.grade SUBMISSIONS --set ch01 --hidden DIR --out scores.csv`.
+Instructors: `python -m llmbook.grading.grade SUBMISSIONS --set ch01 --hidden DIR --secret TEXT --out scores.csv`.
 Authors: `python -m llmbook.grading.build` regenerates notebooks and checks from `grading_src/`.
 """
 from __future__ import annotations
@@ -25,9 +25,9 @@ __all__ = ["Exercises", "CheckFailed", "Result", "available"]
 class Exercises:
     """The checks of one chapter's exercise set; `check(qid, answer)` prints one line per call."""
 
-    def __init__(self, set_name: str, hidden: Iterable[str | Path] = ()):
+    def __init__(self, set_name: str, hidden: Iterable[str | Path] = (), secret: str | None = None):
         self.hidden = tuple(hidden)
-        self.set = load(set_name, self.hidden)
+        self.set = load(set_name, self.hidden, secret)
         self.name = set_name
 
     @property

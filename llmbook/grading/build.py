@@ -3,7 +3,11 @@
 For grading_src/chNN_topic.md it writes
   exercises/chNN_topic.ipynb          student notebook (stubs, no outputs)
   solutions/chNN_topic.ipynb          solved notebook, executed (re-executed only when the master changed)
-  llmbook/grading/checks/chNN.py      public checks (package data)
+  llmbook/grading/checks/chNN.py      public checks (package data): no reference implementations
+  llmbook/grading/checks/chNN_expected.json
+                                      the reference values for the public checks' fixed inputs, recorded
+                                      by running the public checks on the solutions with the hidden
+                                      references loaded
   tests/hidden/chNN.py                hidden checks (outside the package)
 `--check` writes nothing and exits 1 when a committed file differs from what the master gives
 (cell types, sources and tags; not outputs, ids or other metadata).
@@ -44,6 +48,7 @@ def targets(root: Path, master: Path) -> dict[str, Path]:
     return {"student": root / "exercises" / f"{master.stem}.ipynb",
             "solution": root / "solutions" / f"{master.stem}.ipynb",
             "public": root / "llmbook" / "grading" / "checks" / f"{name}.py",
+            "expected": root / "llmbook" / "grading" / "checks" / f"{name}_expected.json",
             "hidden": root / "tests" / "hidden" / f"{name}.py"}
 
 
@@ -65,7 +70,42 @@ def stale(root: Path, names: list[str] | None = None) -> list[str]:
             path = out[kind]
             if not path.exists() or path.read_text(encoding="utf-8") != M.checks_source(master, kind):
                 problems.append(f"{path.relative_to(root)}: {'missing' if not path.exists() else 'differs'}")
+        if "expected_value(" in M.checks_source(master, "public") and not out["expected"].exists():
+            problems.append(f"{out['expected'].relative_to(root)}: missing")
     return problems
+
+
+def record_expected(master: Path, hidden: Path) -> dict:
+    """The public checks' expected values: run them on the solutions with the hidden references loaded."""
+    from llmbook.grading.runner import run_question
+    from llmbook.grading.spec import load
+    exercise_set = load(M.set_name(master), [hidden], secret="build")
+    exercise_set.expected.recording = recorded = {}
+    answers = M.answer_namespace(master, "solution")
+    wrong = _wrong_answers(Path(master).resolve().parents[1] / "tests" / "fixtures" / "grading"
+                           / f"{M.set_name(master)}_wrong.py")
+    for q in exercise_set.questions.values():
+        result = run_question(q, answers[q.answer], ["public"], limit=600)
+        if result.status != "passed":
+            raise RuntimeError(f"{M.set_name(master)} {q.qid}: the solution fails its public checks while "
+                               f"recording expected values: {result.line()}")
+        for _, answer, _ in wrong.get(q.qid, []):    # the values the diagnoses of wrong answers look up
+            run_question(q, answer, ["public"], limit=600)
+    return dict(sorted(recorded.items()))
+
+
+def _wrong_answers(path: Path) -> dict:
+    """WRONG of a tests/fixtures/grading/<set>_wrong.py file ({} when there is none)."""
+    if not path.is_file():
+        return {}
+    import importlib.util
+    import warnings
+    spec = importlib.util.spec_from_file_location(f"_llmbook_wrong_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec.loader.exec_module(module)
+    return getattr(module, "WRONG", {})
 
 
 def _first_difference(got, want) -> str:
@@ -79,8 +119,12 @@ def build(root: Path, names: list[str] | None = None, force: bool = False) -> No
     """Write every generated file; execute a solutions notebook when its master changed (or `force`)."""
     for master in masters(root, names):
         out = targets(root, master)
-        for kind in ("public", "hidden"):
-            _write_text(out[kind], M.checks_source(master, kind), root)
+        changed = [_write_text(out[kind], M.checks_source(master, kind), root) for kind in ("public", "hidden")]
+        if "expected_value(" in M.checks_source(master, "public") and (any(changed) or force
+                                                                  or not out["expected"].exists()):
+            import json
+            values = record_expected(master, out["hidden"])
+            _write_text(out["expected"], json.dumps(values, indent=0, sort_keys=True) + "\n", root)
         _write_notebook(out["student"], M.notebook(master, "student"), root)
         solution = M.notebook(master, "solution")
         solution.metadata["llmbook"] = {"master": f"{MASTERS}/{master.name}", "master_sha256": M.digest(master)}
@@ -110,11 +154,13 @@ def execute_notebook(nb: nbformat.NotebookNode, cwd: Path) -> None:
     client.execute(env=env)
 
 
-def _write_text(path: Path, text: str, root: Path) -> None:
+def _write_text(path: Path, text: str, root: Path) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
         print(f"build: wrote {path.relative_to(root)}")
+        return True
+    return False
 
 
 def _write_notebook(path: Path, nb: nbformat.NotebookNode, root: Path) -> None:

@@ -33,11 +33,12 @@ class Result:
     counts: dict           # kind -> number of checks of that kind that were run
     failure: str = ""      # '' when every check passed
     status: str = "passed"  # passed | failed | unanswered | timeout | missing
+    choice: bool = False    # a multiple-choice answer: the public checks only see its format
 
     @property
     def score(self) -> int:
-        """Full points when every check passed, else 0."""
-        return self.points if self.status == "passed" else 0
+        """Full points when every check passed, else 0 (never outside [0, points])."""
+        return max(0, int(self.points)) if self.status == "passed" else 0
 
     @property
     def total(self) -> int:
@@ -46,6 +47,8 @@ class Result:
     def line(self) -> str:
         """The one-line, deterministic report a learner sees."""
         if self.status == "passed":
+            if list(self.counts) == ["public"] and self.choice:
+                return f"{self.qid}: format OK, graded by the instructor's checks"
             if list(self.counts) == ["public"]:
                 return f"{self.qid}: passed {self.total}/{self.total} public checks"
             kinds = ", ".join(f"{n} {k}" for k, n in self.counts.items())
@@ -102,12 +105,13 @@ def import_needs(needs: Iterable[str]) -> None:
         importlib.import_module("llmbook.tf" if name == "tensorflow" else name)
 
 
-def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit: float | None = None) -> Result:
-    """Run the checks of `q` whose kind is in `kinds` on `answer`; stop at the first failure."""
+def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit: float | None = None,
+                 reseed=None) -> Result:
+    """Run `q`'s checks of `kinds` on `answer` until one fails; `reseed` also seeds the answer's process."""
     kinds = tuple(kinds)
     checks = q.of_kind(kinds)
     counts = {k: sum(c.kind == k for c in checks) for k in ("public", "hidden") if k in kinds}
-    result = Result(q.qid, q.points, 0, counts)
+    result = Result(q.qid, q.points, 0, counts, choice=not q.callable)
     if answer is ... or answer is None:
         stub = "..." if answer is ... else "None"
         result.status, result.failure = "unanswered", f"{q.answer} is still {stub}: set it to your answer"
@@ -126,6 +130,8 @@ def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit:
         with time_limit(limit):
             for current in checks:
                 seed_loaded()
+                if reseed is not None:
+                    reseed(SEED)
                 try:
                     current.fn(wrapped)
                 except Unanswered as e:

@@ -10,6 +10,8 @@ public file's imports and helpers.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -53,6 +55,7 @@ class ExerciseSet:
     name: str
     questions: dict[str, Question] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    expected: object = None        # llmbook.grading.stored.Expected of this set
 
 
 _loading: list[tuple[ExerciseSet, str]] = []   # (set, kind) of the check file being executed
@@ -111,17 +114,48 @@ def hidden_file(set_name: str, location: str | Path) -> Path:
     return path
 
 
-def load(set_name: str, hidden: Iterable[str | Path] = ()) -> ExerciseSet:
-    """The exercise set `set_name` with its public checks and the hidden checks found in `hidden`."""
+SECRET_ENV = "LLMBOOK_GRADING_SECRET"
+
+
+def secret_seed(secret: str, *labels) -> int:
+    """A 63-bit seed derived from the instructor's secret and `labels` (same secret, same seed)."""
+    text = "\x1f".join([secret, *map(str, labels)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def load(set_name: str, hidden: Iterable[str | Path] = (), secret: str | None = None) -> ExerciseSet:
+    """The set `set_name`: public checks, plus hidden ones seeded by `secret` (required with `hidden`)."""
+    hidden = list(hidden)
+    from llmbook.grading.stored import Expected
     exercise_set = ExerciseSet(set_name)
-    public = _exec_file(public_file(set_name), exercise_set, "public", {})
+    exercise_set.expected = Expected(set_name)
+    public = _exec_file(public_file(set_name), exercise_set, "public", {"expected_value": exercise_set.expected})
+    secret = secret if secret is not None else os.environ.get(SECRET_ENV)
     for location in hidden:   # each hidden file sees the public file's imports and helpers
-        _exec_file(hidden_file(set_name, location), exercise_set, "hidden", dict(public))
+        path = hidden_file(set_name, location)
+        if not secret:
+            raise ValueError(f"hidden checks need the instructor's secret: pass --secret TEXT or set {SECRET_ENV} "
+                             f"(any private text; the same text gives the same hidden inputs)")
+        before = sum(len(q.checks) for q in exercise_set.questions.values())
+        namespace = dict(public, SEED=lambda n, _s=secret: secret_seed(_s, set_name, n))
+        namespace = _exec_file(path, exercise_set, "hidden", namespace)
+        exercise_set.expected.live.update({k: v for k, v in namespace.items()
+                                           if k.startswith("_") and callable(v) and k not in public})
+        if sum(len(q.checks) for q in exercise_set.questions.values()) == before:
+            raise ValueError(f"the hidden check file {path} defines no checks (empty or overwritten?): "
+                             f"restore it with `python -m llmbook.grading.build` or from your private copy")
     return exercise_set
 
 
 def _exec_file(path: Path, exercise_set: ExerciseSet, kind: str, namespace: dict) -> dict:
-    code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read the {kind} check file {path} ({type(e).__name__}: {e})") from None
+    if not text.strip():
+        raise ValueError(f"the {kind} check file {path} is empty: restore it with `python -m llmbook.grading.build` "
+                         f"or from your private copy")
+    code = compile(text, str(path), "exec")
     namespace.update(__name__=f"llmbook_checks_{exercise_set.name}_{kind}", __file__=str(path))
     _loading.append((exercise_set, kind))
     try:

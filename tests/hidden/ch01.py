@@ -11,6 +11,24 @@ from llmbook.grading.expect import (expect_close, expect_dtype, expect_raises, e
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_variants(probs):
+    """What the common mistakes return for `probs`, keyed by the likely cause."""
+    p = np.asarray(probs, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        logp, n = np.log(p), len(p)
+        return {
+            "this is exp(+mean log p), i.e. 1/perplexity: a minus sign is missing": np.exp(logp.mean()),
+            "this is the mean negative log-likelihood (cross-entropy); perplexity is its exp": -logp.mean(),
+            "this is exp(-sum log p): average over the N tokens instead of summing": np.exp(-logp.sum()),
+            "log base 2 inside but exp outside: use one base for both (np.log with np.exp)":
+                np.exp(-np.log2(p).mean()),
+            "divided by N - 1 instead of N (off by one)": np.exp(-logp.sum() / (n - 1)) if n > 1 else np.nan,
+        }
+
+
 @check("q1", "2,000 tokens of probability 0.01: perplexity 100, no underflow")
 def _(perplexity):
     underflow = ("the product of 2,000 probabilities underflows to 0 in float64: add log probabilities "
@@ -40,7 +58,7 @@ def _(perplexity):
 
 @check("q1", "random probabilities, 1 to 50 tokens, as lists and arrays")
 def _(perplexity):
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(SEED(1))
     for n in (1, 2, 7, 50):
         p = rng.uniform(0.01, 1.0, n)
         want = float(np.exp(-np.log(p).mean()))
@@ -55,6 +73,39 @@ def _(perplexity):
     expect_close(p, [0.5, 0.25, 0.125], "the input array after the call", hint="do not modify probs in place")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q2_reference(counts, D, cont="types", clip=True, lam="types", unseen="cont", axis=1):
+    """Kneser–Ney bigram probabilities; the keyword arguments switch on the common mistakes."""
+    c = np.asarray(counts, dtype=np.float64)
+    seen = c > 0
+    p_cont = seen.sum(0) / seen.sum() if cont == "types" else c.sum(0) / c.sum()
+    c_h = c.sum(axis=axis, keepdims=True)                        # axis=0 is the mistake: c(w), not c(h)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = np.maximum(c - D, 0.0) if clip else c - D
+        weight = {"types": D * seen.sum(axis, keepdims=True) / c_h, "count": D * c_h / c_h,
+                  "none": 0.0, "one": 1.0}[lam]
+        p = top / c_h + weight * p_cont
+    if unseen == "cont":
+        p = np.where(c_h > 0, p, p_cont)
+    return p
+
+
+def _q2_variants(counts, D):
+    r = lambda **kw: _q2_reference(counts, D, **kw)  # noqa: E731
+    return {
+        "P_cont uses raw word counts c(w); Kneser–Ney counts distinct left neighbours N1+(. w) "
+        "(nonzero entries of column w)": r(cont="counts"),
+        "max(c - D, 0) is missing: unseen bigrams get negative probability": r(clip=False),
+        "λ(h) uses c(h) instead of the number of different followers N1+(h .)": r(lam="count"),
+        "the λ(h) P_cont(w) term is missing": r(lam="none"),
+        "P_cont is added without its weight λ(h) = D N1+(h .) / c(h)": r(lam="one"),
+        "normalised by the column sum c(w) instead of the row sum c(h): sum over axis 1": r(axis=0),
+        "a history never seen (c(h) = 0) must get P_cont, not 0/0": r(unseen="nan"),
+    }
+
+
 def _q2_random_counts(V, seed, density=0.4):
     rng = np.random.default_rng(seed)
     counts = rng.integers(1, 6, (V, V)) * (rng.random((V, V)) < density)
@@ -66,7 +117,7 @@ def _q2_random_counts(V, seed, density=0.4):
 @check("q2", "random sparse counts, V = 6 and 9, discounts 0.5 and 0.9")
 def _(kneser_ney_bigram):
     for V, D, seed in ((6, 0.75, 1), (9, 0.5, 2), (9, 0.9, 3)):
-        _q2_expect(kneser_ney_bigram, _q2_random_counts(V, seed), D, f"P for random counts (V={V}, D={D})")
+        _q2_expect(kneser_ney_bigram, _q2_random_counts(V, SEED(seed)), D, f"P for random counts (V={V}, D={D})")
 
 
 @check("q2", "a one-word vocabulary: P = [[1]]")
@@ -98,38 +149,98 @@ def _(kneser_ney_bigram):
     expect_close(floats, _Q2_COUNTS, "a float counts array after the call", hint="do not modify counts in place")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _nnlm_numpy(ids, C, H, d, U, b, W=None, tanh=True, use_d=True, use_b=True, order=1, interleave=False,
+                w_from="x", out="logits"):
+    """The NNLM in NumPy; the keyword arguments switch on the common mistakes."""
+    ids, C, H, d, U, b = (np.asarray(to_numpy(v), dtype=np.float64 if i else np.int64)
+                          for i, v in enumerate((ids, C, H, d, U, b)))
+    e = C[ids[:, ::order]]                                         # (B, N, E)
+    x = (e.transpose(0, 2, 1) if interleave else e).reshape(len(ids), -1)    # (B, N E)
+    h = (d if use_d else 0.0) + x @ H                              # (B, K)
+    a = np.tanh(h) if tanh else h
+    y = (b if use_b else 0.0) + a @ U                              # (B, V)
+    if W is not None and w_from:
+        W = np.asarray(to_numpy(W), dtype=np.float64)
+        y = y + (x if w_from == "x" else a) @ W
+    if out == "softmax":
+        y = np.exp(y - y.max(-1, keepdims=True))
+        y = y / y.sum(-1, keepdims=True)
+    elif out == "tanh":
+        y = np.tanh(y)
+    return y
+
+
+def _nnlm_variants(ids, C, H, d, U, b, W=None):
+    """What the common mistakes return, keyed by the likely cause."""
+    f = lambda **kw: _nnlm_numpy(ids, C, H, d, U, b, W, **kw)  # noqa: E731
+    out = {
+        "the tanh is missing: a = tanh(d + x H)": f(tanh=False),
+        "the hidden bias d is missing: a = tanh(d + x H)": f(use_d=False),
+        "the output bias b is missing: y = b + a U": f(use_b=False),
+        "softmax applied: return the logits y, not probabilities": f(out="softmax"),
+        "tanh applied to the output: only the hidden layer has a tanh": f(out="tanh"),
+        "context embeddings concatenated in reverse order: keep the column order of ids": f(order=-1),
+        "embedding features interleaved: reshape C[ids] (B, N, E) straight to (B, N*E), without a transpose":
+            f(interleave=True),
+    }
+    if W is not None:
+        out["W is ignored: add the direct connections x W when W is given"] = f(w_from="")
+        if np.shape(H)[1] == np.shape(W)[0]:
+            out["the direct term uses the hidden layer a; direct connections go from the embeddings: x W"] = \
+                f(w_from="a")
+    return out
+
+
+def _q3_reference(ids, C, H, d, U, b):
+    """llmbook.torch.lm.NNLMFromScratch holding these weights (the model, its logits)."""
+    import torch
+    from llmbook.torch.lm import NNLMFromScratch
+    model = NNLMFromScratch(C.shape[0], ids.shape[1], C.shape[1], H.shape[1]).to(C.dtype)
+    with torch.no_grad():
+        for name, value in zip("CHdUb", (C, H, d, U, b)):
+            getattr(model, name).copy_(value)
+    return model, model(ids)
+
+
+def _q3_logits(*args):
+    return _q3_reference(*args)[1].detach()
+
+
 @check("q3", "random sizes agree with NNLMFromScratch")
 def _(nnlm_forward):
     for i, sizes in enumerate(((4, 3, 5, 7, 11), (7, 4, 2, 3, 9), (5, 2, 6, 12, 4))):
-        _q3_expect(nnlm_forward, _q3_params(*sizes, seed=10 + i), "the logits for (B, N, E, K, V) = %s" % (sizes,))
+        _q3_expect(nnlm_forward, _q3_params(*sizes, seed=SEED(10) + i), "the logits for (B, N, E, K, V) = %s" % (sizes,))
 
 
 @check("q3", "a batch of one")
 def _(nnlm_forward):
-    _q3_expect(nnlm_forward, _q3_params(1, 3, 4, 5, 6, seed=20), "the logits for B=1")
+    _q3_expect(nnlm_forward, _q3_params(1, 3, 4, 5, 6, seed=SEED(20)), "the logits for B=1")
 
 
 @check("q3", "a context of one token")
 def _(nnlm_forward):
-    _q3_expect(nnlm_forward, _q3_params(4, 1, 3, 5, 7, seed=21), "the logits for N=1")
+    _q3_expect(nnlm_forward, _q3_params(4, 1, 3, 5, 7, seed=SEED(21)), "the logits for N=1")
 
 
 @check("q3", "a one-word vocabulary")
 def _(nnlm_forward):
-    _q3_expect(nnlm_forward, _q3_params(3, 2, 3, 4, 1, seed=22), "the logits for V=1")
+    _q3_expect(nnlm_forward, _q3_params(3, 2, 3, 4, 1, seed=SEED(22)), "the logits for V=1")
 
 
 @check("q3", "gradients reach C, H, d, U and b")
 def _(nnlm_forward):
     import torch
-    ids, *params = _q3_params(3, 2, 3, 4, 5, seed=23)
+    ids, *params = _q3_params(3, 2, 3, 4, 5, seed=SEED(23))
     mine = [p.clone().requires_grad_(True) for p in params]
     with hints_on_error(_NNLM_SHAPE_HINTS):
         got = nnlm_forward(ids, *mine)
     if not isinstance(got, torch.Tensor) or not got.requires_grad:
         fail("the logits do not depend differentiably on the parameters (requires_grad is False): use torch "
              "operations only, no .numpy(), .detach(), .item() or torch.tensor(...) of intermediate results")
-    weights = torch.as_tensor(np.random.default_rng(24).normal(size=tuple(got.shape)), dtype=got.dtype)
+    weights = torch.as_tensor(np.random.default_rng(SEED(24)).normal(size=tuple(got.shape)), dtype=got.dtype)
     (got * weights).sum().backward()
     model, want = _q3_reference(ids, *params)
     (want * weights).sum().backward()
@@ -142,7 +253,7 @@ def _(nnlm_forward):
 @check("q3", "float64 parameters give float64 logits")
 def _(nnlm_forward):
     import torch
-    args = _q3_params(2, 2, 3, 4, 5, seed=25, dtype="float64")
+    args = _q3_params(2, 2, 3, 4, 5, seed=SEED(25), dtype="float64")
     with hints_on_error(_NNLM_SHAPE_HINTS):
         got = nnlm_forward(*args)
     expect_type(got, torch.Tensor, "a torch.Tensor")
@@ -152,7 +263,7 @@ def _(nnlm_forward):
 
 @check("q3", "leaves its inputs unchanged")
 def _(nnlm_forward):
-    args = _q3_params(3, 2, 3, 4, 5, seed=26)
+    args = _q3_params(3, 2, 3, 4, 5, seed=SEED(26))
     copies = [a.clone() for a in args]
     with hints_on_error(_NNLM_SHAPE_HINTS):
         nnlm_forward(*args)
@@ -160,30 +271,47 @@ def _(nnlm_forward):
         expect_close(a, c, f"{name} after the call", hint=f"do not modify {name} in place")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q4_reference(ids, C, H, d, U, b, W=None):
+    """llmbook.tf.lm.NNLMFromScratch holding these weights (the model, its logits)."""
+    from llmbook.tf.lm import NNLMFromScratch
+    model = NNLMFromScratch(C.shape[0], ids.shape[1], C.shape[1], H.shape[1], direct=W is not None)
+    for name, value in zip("CHdUbW", (C, H, d, U, b, W)):
+        if value is not None:
+            getattr(model, name).assign(value)
+    return model, model(ids)
+
+
+def _q4_logits(*args):
+    return _q4_reference(*args)[1]
+
+
 @check("q4", "random sizes agree with NNLMFromScratch, with and without W")
 def _(nnlm_forward_tf):
     for i, sizes in enumerate(((5, 2, 3, 6, 4), (4, 3, 5, 7, 11), (7, 4, 2, 3, 9))):   # the first has K = N*E
         for direct in (True, False):
-            _q4_expect(nnlm_forward_tf, _q4_params(*sizes, seed=30 + i, direct=direct),
+            _q4_expect(nnlm_forward_tf, _q4_params(*sizes, seed=SEED(30) + i, direct=direct),
                        f"the logits for (B, N, E, K, V) = {sizes} {'with' if direct else 'without'} W")
 
 
 @check("q4", "a batch of one, a context of one token, a one-word vocabulary")
 def _(nnlm_forward_tf):
     for sizes, what in (((1, 3, 4, 5, 6), "B=1"), ((4, 1, 3, 5, 7), "N=1"), ((3, 2, 3, 4, 1), "V=1")):
-        _q4_expect(nnlm_forward_tf, _q4_params(*sizes, seed=40, direct=True), f"the logits for {what}")
+        _q4_expect(nnlm_forward_tf, _q4_params(*sizes, seed=SEED(40), direct=True), f"the logits for {what}")
 
 
 @check("q4", "int64 ids work too")
 def _(nnlm_forward_tf):
-    _q4_expect(nnlm_forward_tf, _q4_params(3, 2, 3, 4, 5, seed=41, id_dtype="int64"), "the logits for int64 ids")
+    _q4_expect(nnlm_forward_tf, _q4_params(3, 2, 3, 4, 5, seed=SEED(41), id_dtype="int64"), "the logits for int64 ids")
 
 
 @check("q4", "gradients reach C, H, d, U, b and W")
 def _(nnlm_forward_tf):
     import tensorflow as tf
-    ids, *params = _q4_params(3, 2, 3, 4, 5, seed=42)
-    weights = tf.constant(np.random.default_rng(43).normal(size=(3, 5)), dtype=tf.float32)
+    ids, *params = _q4_params(3, 2, 3, 4, 5, seed=SEED(42))
+    weights = tf.constant(np.random.default_rng(SEED(43)).normal(size=(3, 5)), dtype=tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(params)
         with hints_on_error(_NNLM_SHAPE_HINTS):
@@ -217,9 +345,38 @@ def _(answer_q5):
         fail(f"not {_Q5_WHY_NOT[letter]}")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q6_reference(logits, T, scale="divide", on="logits", axis=-1, stable=True):
+    """softmax(logits / T); the keyword arguments switch on the common mistakes."""
+    z = np.asarray(logits, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if on == "probs":                                   # T applied to softmax(z) instead of z
+            z = np.exp(z - z.max(-1, keepdims=True))
+            z = z / z.sum(-1, keepdims=True)
+        z = z / T if scale == "divide" else z * T
+        if stable:
+            z = z - (z.max(axis=axis, keepdims=True) if axis is not None else z.max())
+        e = np.exp(z)
+        return e / (e.sum(axis=axis, keepdims=True) if axis is not None else e.sum())
+
+
+def _q6_variants(logits, T):
+    r = lambda **kw: _q6_reference(logits, T, **kw)  # noqa: E731
+    return {
+        "multiplied the logits by T: divide them by T": r(scale="multiply"),
+        "T was applied to the probabilities softmax(z): divide the logits z by T, then take the softmax":
+            r(on="probs"),
+        "softmax over the first axis: use the last one (axis=-1)": r(axis=0),
+        "normalised over the whole array: normalise each row (axis=-1, keepdims=True)": r(axis=None),
+        "overflow: subtract the largest z/T along the last axis before np.exp": r(stable=False),
+    }
+
+
 @check("q6", "softmax over the last axis of a (3, 4, 6) array, T = 0.7")
 def _(temperature_probs):
-    _q6_expect(temperature_probs, np.random.default_rng(1).normal(size=(3, 4, 6)), 0.7,
+    _q6_expect(temperature_probs, np.random.default_rng(SEED(1)).normal(size=(3, 4, 6)), 0.7,
                "temperature_probs(logits (3, 4, 6), 0.7)")
 
 
@@ -235,7 +392,7 @@ def _(temperature_probs):
 
 @check("q6", "T = 100 is nearly uniform; random logits at T = 0.3, 1, 2.5")
 def _(temperature_probs):
-    rng = np.random.default_rng(2)
+    rng = np.random.default_rng(SEED(2))
     for T in (100.0, 0.3, 1.0, 2.5):
         _q6_expect(temperature_probs, rng.normal(0, 3, size=(4, 7)), T, f"temperature_probs(logits (4, 7), {T})")
 

@@ -10,9 +10,32 @@ from llmbook.grading.expect import expect_close, expect_raises, expect_scalar, e
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_variants(targets, bos, eos, pad):
+    """(dec_in, dec_out) pairs of the common mistakes, keyed by the likely cause."""
+    t = [list(map(int, r)) for r in targets]
+    T = 1 + max(len(r) for r in t)
+    out = _q1_pad([[*r, eos] for r in t], pad)
+    return {
+        "the decoder input is not shifted (seed 002's bug): it must start with <bos> and end one token before "
+        "the target, or the decoder learns to copy its input": (_q1_pad([[*r, eos] for r in t], pad), out),
+        "the decoder input is the target itself, without <bos> (seed 002's bug: the decoder learns to copy)":
+            (_q1_pad(t, pad, T), out),
+        "the target has no <eos>: the model never learns to stop": (_q1_pad([[bos, *r] for r in t], pad),
+                                                                     _q1_pad(t, pad, T)),
+        "the target starts with <bos> too: it is the input shifted left, y_1 .. y_n <eos>":
+            (_q1_pad([[bos, *r] for r in t], pad), _q1_pad([[bos, *r, eos] for r in t], pad)[:, :T]),
+        "padded on the left: pad on the right, after the tokens": (
+            np.array([[pad] * (T - 1 - len(r)) + [bos, *r] for r in t], dtype=np.int64).reshape(len(t), T),
+            np.array([[pad] * (T - 1 - len(r)) + [*r, eos] for r in t], dtype=np.int64).reshape(len(t), T)),
+    }
+
+
 @check("q1", "random batches of lists and arrays, other special ids")
 def _(teacher_forcing_batch):
-    rng = np.random.default_rng(10)
+    rng = np.random.default_rng(SEED(10))
     for B, (bos, eos, pad) in ((5, (2, 3, 0)), (3, (1, 2, 9)), (8, (10, 11, 12))):
         targets = [rng.integers(13, 40, int(rng.integers(1, 9))) for _ in range(B)]
         _q1_expect(teacher_forcing_batch, targets, bos, eos, pad, f"for B={B}, ids (bos, eos, pad)={(bos, eos, pad)}")
@@ -36,32 +59,65 @@ def _(teacher_forcing_batch):
     expect_close(targets[0], [4, 5, 6], "targets[0] after the call", hint="do not modify the targets")
 
 
+# The reference behind a public check's stored expected value.
+
+
+def _q2_loss(logits, targets, pad):
+    import torch
+    V = logits.shape[-1]
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=pad)
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q2_variants(logits, targets, pad):
+    z = np.asarray(to_numpy(logits), dtype=np.float64)
+    y = np.asarray(to_numpy(targets))
+    logp = z - z.max(-1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(logp, y[..., None], -1)[..., 0]                  # (B, T)
+    raw = -np.take_along_axis(z, y[..., None], -1)[..., 0]
+    m = (y != pad).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "the padding is not masked: average over the real tokens only (targets != pad_id)": nll.mean(),
+            "summed over the batch's real tokens: divide by their number (a mean, not a sum)": (nll * m).sum(),
+            "divided by all B*T positions: divide by the number of real tokens": (nll * m).sum() / m.size,
+            "divided by the batch size B: divide by the number of real tokens": (nll * m).sum() / m.shape[0],
+            "a mean of per-sentence means: the loss is the mean over all real tokens of the batch":
+                np.mean((nll * m).sum(1) / m.sum(1)),
+            "no log_softmax: the loss is -log softmax(z) at the target, not -z": (raw * m).sum() / m.sum(),
+            "the mask is inverted: keep targets != pad_id": (nll * (1 - m)).sum() / (1 - m).sum(),
+        }
+
+
 @check("q2", "random padded batches and pad ids")
 def _(masked_cross_entropy):
     for i, (B, T, V, pad) in enumerate(((4, 9, 11, 0), (6, 3, 5, 4), (2, 12, 30, 0))):
-        _q2_expect(masked_cross_entropy, *_q2_tensors(B, T, V, seed=20 + i, pad=pad), pad,
+        _q2_expect(masked_cross_entropy, *_q2_tensors(B, T, V, seed=SEED(20) + i, pad=pad), pad,
                    f"for (B, T, V) = {(B, T, V)}, pad_id={pad}")
 
 
 @check("q2", "no padding at all, and a batch of one")
 def _(masked_cross_entropy):
     import torch
-    rng = np.random.default_rng(30)
+    rng = np.random.default_rng(SEED(30))
     logits = torch.as_tensor(rng.normal(size=(3, 4, 6)), dtype=torch.float32)
     targets = torch.as_tensor(rng.integers(1, 6, (3, 4)))
     _q2_expect(masked_cross_entropy, logits, targets, 0, "without padding")
-    _q2_expect(masked_cross_entropy, *_q2_tensors(1, 6, 5, seed=31), 0, "for B=1")
+    _q2_expect(masked_cross_entropy, *_q2_tensors(1, 6, 5, seed=SEED(31)), 0, "for B=1")
 
 
 @check("q2", "large logits do not overflow")
 def _(masked_cross_entropy):
-    logits, targets = _q2_tensors(3, 4, 5, seed=32)
+    logits, targets = _q2_tensors(3, 4, 5, seed=SEED(32))
     _q2_expect(masked_cross_entropy, logits * 500, targets, 0, "for logits of size ~1000")
 
 
 @check("q2", "float64 logits give a float64 loss")
 def _(masked_cross_entropy):
-    logits, targets = _q2_tensors(2, 5, 4, seed=33, dtype="float64")
+    logits, targets = _q2_tensors(2, 5, 4, seed=SEED(33), dtype="float64")
     got = masked_cross_entropy(logits, targets, 0)
     expect_dtype(got, "float64", "the loss", hint="keep the logits' dtype (cast the mask to logits.dtype)")
     _q2_expect(masked_cross_entropy, logits, targets, 0, "for float64 logits")
@@ -70,7 +126,7 @@ def _(masked_cross_entropy):
 @check("q2", "the gradient equals cross_entropy's, and is 0 at padded positions")
 def _(masked_cross_entropy):
     import torch
-    logits, targets = _q2_tensors(3, 6, 5, seed=34)
+    logits, targets = _q2_tensors(3, 6, 5, seed=SEED(34))
     mine = logits.clone().requires_grad_(True)
     got = masked_cross_entropy(mine, targets, 0)
     if not isinstance(got, torch.Tensor) or not got.requires_grad:
@@ -82,14 +138,29 @@ def _(masked_cross_entropy):
     expect_close(mine.grad, ref.grad, "the gradient with respect to the logits", rtol=1e-4, atol=1e-6)
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_variants(expected, lengths, max_len):
+    """Outputs of the common mistakes, keyed by the likely cause."""
+    cut = [r[:max_len] for r in expected]
+    shortest = min(min(L + 1, max_len) for L in lengths)
+    return {
+        "<eos> is included: return the tokens before it": [r + [EOS] if L < max_len else r
+                                                            for r, L in zip(cut, lengths)],
+        "decoding stopped when the first row produced <eos>: stop when every row has":
+            [r[:shortest] for r in cut],
+    }
+
+
 @check("q3", "random batches, lengths and vocabularies")
 def _(greedy_decode_tf):
-    rng = np.random.default_rng(40)
+    rng = np.random.default_rng(SEED(40))
     for i, (B, V, max_len) in enumerate(((5, 15, 12), (3, 9, 4), (8, 30, 20))):
         starts = rng.integers(4, V, B).tolist()
         lengths = rng.integers(1, max_len + 3, B).tolist()
         _q3_expect(greedy_decode_tf, starts, lengths, max_len, f"for B={B}, V={V}, max_len={max_len}", V=V,
-                   seed=41 + i)
+                   seed=SEED(41) + i)
 
 
 @check("q3", "a row that ends at once (empty output) and a batch of one")
@@ -110,12 +181,32 @@ def _(greedy_decode_tf):
 
 @check("q3", "the state may be a dict holding a tuple")
 def _(greedy_decode_tf):
-    _q3_expect(greedy_decode_tf, [5, 9, 4], [2, 6, 3], 10, "with a nested state", nested=True, seed=42)
+    _q3_expect(greedy_decode_tf, [5, 9, 4], [2, 6, 3], 10, "with a nested state", nested=True, seed=SEED(42))
 
 
 @check("q3", "stops calling step once every row has ended")
 def _(greedy_decode_tf):
     _q3_expect(greedy_decode_tf, [5, 9], [2, 3], 50, "for rows ending after 2 and 3 tokens, max_len=50")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q4_reference(beam_logp, log_probs, k, mistake=""):
+    b = np.asarray(beam_logp, dtype=np.float64)
+    lp = np.asarray(log_probs, dtype=np.float64)
+    V = lp.shape[1]
+    if mistake == "per-beam":                                     # the best token of each beam
+        tok = np.argmax(lp, axis=1)
+        cand = b + lp[np.arange(len(b)), tok]
+        order = np.lexsort((np.arange(len(b)), -cand))[:k]
+        return order, tok[order], cand[order]
+    cand = (lp if mistake == "no-prefix" else b[:, None] + lp).reshape(-1)
+    order = np.lexsort((np.arange(cand.size), cand if mistake == "ascending" else -cand))[:k]
+    if mistake == "unravel":
+        return order % k, order // k, (b[:, None] + lp).reshape(-1)[order]
+    scores = (b[:, None] + lp).reshape(-1)[order]
+    return order // V, order % V, scores
 
 
 def _q4_random(k, V, seed, first=False):
@@ -137,18 +228,18 @@ def _(beam_step):
 @check("q4", "random beams, k = 1 to 6")
 def _(beam_step):
     for i, (k, V) in enumerate(((3, 10), (4, 4), (6, 25), (2, 7))):
-        _q4_expect(beam_step, *_q4_random(k, V, seed=50 + i), k, f"for k={k}, V={V}")
+        _q4_expect(beam_step, *_q4_random(k, V, seed=SEED(50) + i), k, f"for k={k}, V={V}")
 
 
 @check("q4", "k = 1 is greedy")
 def _(beam_step):
-    _q4_expect(beam_step, *_q4_random(1, 9, seed=60), 1, "for k=1")
+    _q4_expect(beam_step, *_q4_random(1, 9, seed=SEED(60)), 1, "for k=1")
 
 
 @check("q4", "the first step: one live beam, the others -inf")
 def _(beam_step):
     for k, V in ((3, 8), (4, 4)):
-        _q4_expect(beam_step, *_q4_random(k, V, seed=61, first=True), k, f"at the first step, k={k}, V={V}")
+        _q4_expect(beam_step, *_q4_random(k, V, seed=SEED(61), first=True), k, f"at the first step, k={k}, V={V}")
 
 
 @check("q4", "ties: lower beam, then lower token")
@@ -159,11 +250,18 @@ def _(beam_step):
 
 @check("q4", "leaves its inputs unchanged")
 def _(beam_step):
-    beam_logp, log_probs = _q4_random(3, 6, seed=62)
+    beam_logp, log_probs = _q4_random(3, 6, seed=SEED(62))
     b, lp = beam_logp.copy(), log_probs.copy()
     beam_step(beam_logp, log_probs, 3)
     expect_close(beam_logp, b, "beam_logp after the call", hint="do not modify beam_logp in place")
     expect_close(log_probs, lp, "log_probs after the call", hint="do not modify log_probs in place")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q5_score(logps, lengths, alpha):
+    return np.asarray(logps, dtype=np.float64) / np.power(np.asarray(lengths, dtype=np.float64), alpha)
 
 
 @check("q5", "alpha between 0 and 1 is neither extreme")
@@ -176,7 +274,7 @@ def _(best_hypothesis):
 
 @check("q5", "random hypotheses and alphas, arrays and lists")
 def _(best_hypothesis):
-    rng = np.random.default_rng(70)
+    rng = np.random.default_rng(SEED(70))
     for n, alpha in ((5, 0.6), (12, 1.0), (3, 0.0), (8, 0.8)):
         lengths = rng.integers(1, 20, n)
         logps = -rng.gamma(2.0, 1.0, n) * lengths ** rng.uniform(0.3, 1.0)

@@ -10,16 +10,44 @@ from llmbook.grading.expect import expect_close, fail
 from llmbook.grading.spec import check
 
 
+# The reference behind a public check's stored expected value.
+
+
+def _q1_weights(scores, mask):
+    return _softmax(_masked(scores, mask))
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_variants(scores, mask):
+    """Weights of the common mistakes, keyed by the likely cause."""
+    e, m = np.asarray(scores, dtype=np.float64), np.asarray(mask, dtype=bool)
+    return {
+        "exp overflowed: subtract each row's max before np.exp (the softmax is unchanged by a shift)":
+            _naive_softmax(_masked(e, m)),
+        "the mask is ignored: set the scores of padded positions (mask False) to -inf before the softmax":
+            _softmax(e),
+        "the padded scores were set to 0, not -inf: exp(0) = 1 still gives padding weight":
+            _softmax(np.where(m, e, 0.0)),
+        "the weights were zeroed after the softmax, so the rows no longer sum to 1: mask the scores with -inf "
+        "before it": _softmax(e) * m,
+        "the mask is inverted: it is True on real tokens, which keep their scores": _softmax(_masked(e, ~m)),
+        "the softmax runs over the wrong axis: normalise each row over the source positions (axis=-1)":
+            _softmax(_masked(e, m), axis=0),
+    }
+
+
 @check("q1", "random padded batches")
 def _(masked_softmax):
-    rng = np.random.default_rng(10)
+    rng = np.random.default_rng(SEED(10))
     for B, S in ((4, 7), (6, 3), (3, 12)):
         _q1_expect(masked_softmax, rng.normal(0, 3, (B, S)), _random_mask(B, S, rng), f"for B={B}, S={S}")
 
 
 @check("q1", "large scores do not overflow")
 def _(masked_softmax):
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(SEED(11))
     _q1_expect(masked_softmax, rng.normal(800, 200, (3, 6)), _random_mask(3, 6, rng), "for scores of size ~800")
     _q1_expect(masked_softmax, [[1000.0, 1001.0, 1002.0, 3000.0]], [[True, True, True, False]],
                "for scores 1000, 1001, 1002 and a padded 3000")
@@ -49,21 +77,21 @@ def _q2_random(attend, B, S, H, Hv, seed, left=False, what=""):
 @check("q2", "random sizes, values of another size than the keys")
 def _(attend):
     for i, (B, S, H, Hv) in enumerate(((4, 6, 9, 3), (2, 11, 16, 5), (5, 3, 7, 7))):
-        _q2_random(attend, B, S, H, Hv, seed=20 + i)
+        _q2_random(attend, B, S, H, Hv, seed=SEED(20) + i)
 
 
 @check("q2", "keys as values, as in the chapter's encoder–decoder")
 def _(attend):
-    rng = np.random.default_rng(24)
+    rng = np.random.default_rng(SEED(24))
     keys = rng.normal(size=(3, 5, 6))
     _q2_expect(attend, rng.normal(size=(3, 6)), keys, keys, _random_mask(3, 5, rng), "with values = keys")
 
 
 @check("q2", "a batch of one, a single real token, all but one masked")
 def _(attend):
-    _q2_random(attend, 1, 7, 4, 3, seed=25, what="for a batch of one")
-    _q2_random(attend, 2, 1, 4, 3, seed=26, what="for S=1")
-    rng = np.random.default_rng(27)
+    _q2_random(attend, 1, 7, 4, 3, seed=SEED(25), what="for a batch of one")
+    _q2_random(attend, 2, 1, 4, 3, seed=SEED(26), what="for S=1")
+    rng = np.random.default_rng(SEED(27))
     mask = np.zeros((3, 6), dtype=bool)
     mask[[0, 1, 2], [0, 3, 5]] = True
     _q2_expect(attend, rng.normal(size=(3, 4)), rng.normal(size=(3, 6, 4)), rng.normal(size=(3, 6, 2)), mask,
@@ -72,35 +100,65 @@ def _(attend):
 
 @check("q2", "left padding, and large scores")
 def _(attend):
-    _q2_random(attend, 4, 8, 9, 2, seed=28, left=True, what="for left-padded rows")
-    rng = np.random.default_rng(29)
+    _q2_random(attend, 4, 8, 9, 2, seed=SEED(28), left=True, what="for left-padded rows")
+    rng = np.random.default_rng(SEED(29))
     _q2_expect(attend, 30 * rng.normal(size=(3, 16)), 30 * rng.normal(size=(3, 5, 16)), rng.normal(size=(3, 5, 4)),
                _random_mask(3, 5, rng), "for scores of size ~1000")
+
+
+# The reference behind a public check's stored expected value.
+
+
+def _q3_scores(q, K, Wq, Wk, v):
+    return np.tanh((q @ Wq.T)[:, None, :] + K @ Wk.T) @ v
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_variants(q, K, Wq, Wk, v):
+    """Scores of the common mistakes (float64), keyed by the likely cause."""
+    B, S = K.shape[:2]
+    pq, pk = q @ Wq.T, K @ Wk.T                                           # (B, A), (B, S, A)
+    h = pq[:, None, :] + pk                                               # (B, S, A)
+    out = {
+        "tanh is missing: e_s = v^T tanh(W_q q + W_k k_s)": h @ v,
+        "summed over the A attention units: project with v (a dot product with v), not a plain sum":
+            np.tanh(h).sum(-1),
+        "tanh is applied after v: it goes inside, v^T tanh(W_q q + W_k k_s)": np.tanh(h @ v),
+    }
+    if Wq.shape[0] == Wq.shape[1] and Wk.shape[0] == Wk.shape[1]:
+        out["W_q and W_k are used transposed: W_q q for a batch of rows is query @ W_q.T (and keys @ W_k.T)"] = \
+            np.tanh((q @ Wq)[:, None, :] + K @ Wk) @ v
+    if B == S:
+        out["W_q q was broadcast along the wrong axis: add it as (B, 1, A) to W_k k (B, S, A), "
+            "W_q q.unsqueeze(1)"] = np.tanh(pq[None, :, :] + pk) @ v
+    return out
 
 
 @check("q3", "random sizes, A, Hq and Hk all different")
 def _(additive_scores):
     for i, (B, S, Hq, Hk, A) in enumerate(((4, 7, 5, 3, 8), (3, 2, 10, 6, 4), (6, 9, 2, 7, 5))):
-        _q3_expect(additive_scores, _q3_inputs(B, S, Hq, Hk, A, seed=30 + i),
+        _q3_expect(additive_scores, _q3_inputs(B, S, Hq, Hk, A, seed=SEED(30) + i),
                    f"for B={B}, S={S}, Hq={Hq}, Hk={Hk}, A={A}")
 
 
 @check("q3", "square weights and B = S: transposes and broadcasting show")
 def _(additive_scores):
-    _q3_expect(additive_scores, _q3_inputs(4, 4, 5, 5, 5, seed=33), "for B=S=4 and A=Hq=Hk=5")
+    _q3_expect(additive_scores, _q3_inputs(4, 4, 5, 5, 5, seed=SEED(33)), "for B=S=4 and A=Hq=Hk=5")
 
 
 @check("q3", "a batch of one, and a single key")
 def _(additive_scores):
-    _q3_expect(additive_scores, _q3_inputs(1, 6, 4, 3, 5, seed=34), "for a batch of one")
-    _q3_expect(additive_scores, _q3_inputs(3, 1, 4, 3, 5, seed=35), "for S=1")
+    _q3_expect(additive_scores, _q3_inputs(1, 6, 4, 3, 5, seed=SEED(34)), "for a batch of one")
+    _q3_expect(additive_scores, _q3_inputs(3, 1, 4, 3, 5, seed=SEED(35)), "for S=1")
 
 
 @check("q3", "the same scores as the chapter's AdditiveAttention layer")
 def _(additive_scores):
     import torch
     from llmbook.torch.attention import AdditiveAttention
-    torch.manual_seed(36)
+    torch.manual_seed(SEED(36))
     layer = AdditiveAttention(query_dim=6, key_dim=4, attn_dim=7)
     query, keys = torch.randn(3, 6), torch.randn(3, 5, 4)
     inputs = [query, keys, layer.W_q.weight.detach(), layer.W_k.weight.detach(), layer.v.weight.detach()[0]]
@@ -114,7 +172,7 @@ def _(additive_scores):
 @check("q3", "float64 inputs give float64 scores, and gradients reach every input")
 def _(additive_scores):
     import torch
-    inputs = _q3_inputs(3, 4, 5, 2, 6, seed=37, dtype="float64")
+    inputs = _q3_inputs(3, 4, 5, 2, 6, seed=SEED(37), dtype="float64")
     _q3_expect(additive_scores, inputs, "for float64 inputs")
     params = [x.clone().requires_grad_(True) for x in inputs]
     got = additive_scores(*params)
@@ -140,25 +198,55 @@ def _q4_random(general_attention_tf, B, S, Hq, Hk, seed, what="", left=False):
 
 @check("q4", "a square W: a transposed or missing W shows")
 def _(general_attention_tf):
-    _q4_random(general_attention_tf, 4, 6, 5, 5, seed=43, what="for Hq=Hk=5")
+    _q4_random(general_attention_tf, 4, 6, 5, 5, seed=SEED(43), what="for Hq=Hk=5")
 
 
 @check("q4", "random padded batches, Hq and Hk different")
 def _(general_attention_tf):
     for i, (B, S, Hq, Hk) in enumerate(((5, 7, 6, 3), (2, 10, 3, 8), (4, 4, 7, 2))):
-        _q4_random(general_attention_tf, B, S, Hq, Hk, seed=40 + i)
+        _q4_random(general_attention_tf, B, S, Hq, Hk, seed=SEED(40) + i)
 
 
 @check("q4", "a batch of one, a single real token, all but one masked, left padding")
 def _(general_attention_tf):
-    _q4_random(general_attention_tf, 1, 5, 3, 4, seed=44, what="for a batch of one")
-    _q4_random(general_attention_tf, 3, 1, 3, 4, seed=45, what="for S=1")
-    rng = np.random.default_rng(46)
+    _q4_random(general_attention_tf, 1, 5, 3, 4, seed=SEED(44), what="for a batch of one")
+    _q4_random(general_attention_tf, 3, 1, 3, 4, seed=SEED(45), what="for S=1")
+    rng = np.random.default_rng(SEED(46))
     mask = np.zeros((3, 5), dtype=bool)
     mask[[0, 1, 2], [4, 0, 2]] = True
     _q4_expect(general_attention_tf, rng.normal(size=(3, 3)), rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 4)),
                mask, "with all positions but one masked")
-    _q4_random(general_attention_tf, 4, 6, 3, 2, seed=47, what="for left-padded rows", left=True)
+    _q4_random(general_attention_tf, 4, 6, 3, 2, seed=SEED(47), what="for left-padded rows", left=True)
+
+
+# The reference behind a public check's stored expected value.
+
+
+def _q5_positions(w, m):
+    return np.argmax(_masked(w, m), axis=1)
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q5_variants(w, m):
+    """Answers of the common mistakes, keyed by the likely cause."""
+    real = np.flatnonzero(m)
+    masked = _masked(w, m)
+    last = w.shape[1] - 1 - np.argmax(masked[:, ::-1], axis=1)
+    return {
+        "the mask was multiplied in (weights * mask): a real position of weight 0 then ties with the zeroed "
+        "padding and argmax picks the padding; exclude padding with np.where(mask, weights, -np.inf)":
+            np.argmax(w * m, axis=1),
+        "the mask is ignored: a padded column can never be the answer": np.argmax(w, axis=1),
+        "the positions are counted among the real tokens only: return indices into all S columns "
+        "(e.g. np.where(mask, weights, -np.inf).argmax(1))": np.argmax(w[:, m], axis=1),
+        "the argmax runs over the wrong axis: one answer per target row, over the source positions (axis=1)":
+            np.argmax(masked, axis=0),
+        "the largest weights came back, not their positions: use argmax": masked.max(1),
+        "the weakest position was chosen: take the largest weight": real[np.argmin(w[:, m], axis=1)],
+        "ties went to the last position: among equal weights return the lowest s": last,
+    }
 
 
 def _q5_random(T, S, seed, left=False):
@@ -172,12 +260,12 @@ def _q5_random(T, S, seed, left=False):
 @check("q5", "random alignments, weight on padding")
 def _(strongest_source):
     for i, (T, S) in enumerate(((6, 9), (4, 5), (12, 7))):
-        _q5_expect(strongest_source, *_q5_random(T, S, seed=50 + i), f"for T={T}, S={S}")
+        _q5_expect(strongest_source, *_q5_random(T, S, seed=SEED(50) + i), f"for T={T}, S={S}")
 
 
 @check("q5", "left padding: positions index all S columns")
 def _(strongest_source):
-    _q5_expect(strongest_source, *_q5_random(5, 8, seed=53, left=True), "for a left-padded source")
+    _q5_expect(strongest_source, *_q5_random(5, 8, seed=SEED(53), left=True), "for a left-padded source")
 
 
 @check("q5", "one target row, a single real source token")
@@ -185,6 +273,8 @@ def _(strongest_source):
     _q5_expect(strongest_source, [[0.1, 0.6, 0.3]], [True, True, True], "for T=1")
     _q5_expect(strongest_source, [[0.0, 0.5, 0.5], [0.2, 0.3, 0.5], [0.9, 0.05, 0.05]], [False, True, False],
                "with all positions but one masked")
+    _q5_expect(strongest_source, [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [False, True, True],
+               "with all of row 0's weight on padding")
 
 
 @check("q5", "ties: the lowest source position")

@@ -10,6 +10,25 @@ from llmbook.grading.expect import expect_close, expect_raises, fail, to_numpy
 from llmbook.grading.spec import check
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q1_table(max_len, d_model, mistake=""):
+    """The encoding, or what a program with `mistake` returns."""
+    pos = np.arange(max_len, dtype=np.float64)[:, None]                  # (L, 1)
+    j = np.arange(d_model)                                               # (D,)
+    two_i = {"i": j // 2, "j": j}.get(mistake, j // 2 * 2)
+    angle = pos * np.power(10000.0, (two_i if mistake != "positive" else -two_i) / -d_model)
+    if mistake == "halves":                                              # [sin ... sin, cos ... cos]
+        half = (d_model + 1) // 2
+        freq = np.power(10000.0, -2 * np.arange(half) / d_model)
+        return np.concatenate([np.sin(pos * freq), np.cos(pos * freq)[:, :d_model - half]], axis=1)
+    even = j % 2 == 0
+    if mistake == "swapped":
+        even = ~even
+    return np.where(even, np.sin(angle), np.cos(angle))
+
+
 @check("q1", "equal to the course's table for several widths")
 def _(positional_encoding):
     from llmbook.torch.transformer import sinusoidal_encoding
@@ -32,9 +51,40 @@ def _(positional_encoding):
     _q1_expect(positional_encoding, 1, 7, "positional_encoding(1, 7)")
 
 
+# The reference behind a public check's stored expected value.
+
+
+def _q2_mask(ids, pad):
+    return np.tril(np.ones((ids.shape[1],) * 2, dtype=bool))[None] & (ids != pad)[:, None, :]
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q2_variants(ids, pad):
+    """Masks of the common mistakes, keyed by the likely cause."""
+    ids = np.asarray(ids)
+    B, T = ids.shape
+    low = np.tril(np.ones((T, T), dtype=bool))[None]                     # (1, T, T)
+    key = (ids != pad)[:, None, :]                                       # (B, 1, T)
+    query = (ids != pad)[:, :, None]                                     # (B, T, 1)
+    return {
+        "the future is allowed and the past blocked: query i attends keys j <= i (a lower triangle, np.tril)":
+            np.broadcast_to(low.transpose(0, 2, 1), (B, T, T)) & key,
+        "the diagonal is blocked: a position may attend to itself (j <= i, not j < i)":
+            np.broadcast_to(np.tril(np.ones((T, T), dtype=bool), -1)[None], (B, T, T)) & key,
+        "the mask is inverted: True where attending is allowed": ~(low & key),
+        "padded query rows are all False, so their softmax is 0/0 = NaN: mask only the keys, mask[b, i, j] "
+        "depends on ids[b, j], not on ids[b, i]": low & key & query,       # = low & query for right padding
+        "the padding is ignored: keys equal to pad_id must be False": np.broadcast_to(low, (B, T, T)),
+        "the causal part is missing: query i must not see keys j > i": np.broadcast_to(key, (B, T, T)),
+        "the two masks are combined with `or`: both conditions must hold (`&`)": low | key,
+    }
+
+
 @check("q2", "random right-padded batches, other pad ids")
 def _(decoder_self_attention_mask):
-    rng = np.random.default_rng(20)
+    rng = np.random.default_rng(SEED(20))
     for B, T, pad in ((5, 9, 0), (3, 6, 7), (8, 12, 1)):
         ids = rng.integers(10, 30, (B, T))
         lengths = rng.integers(1, T + 1, B)
@@ -49,25 +99,62 @@ def _(decoder_self_attention_mask):
     _q2_expect(decoder_self_attention_mask, [[3, 4, 9, 9]], 9, "for [[3, 4, 9, 9]], pad_id=9")
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_softmax(s, axis):
+    with np.errstate(invalid="ignore"):
+        e = np.exp(s - np.max(s, axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q3_variants(q, k, v, mask):
+    """(output, weights) of the common mistakes, keyed by the likely cause."""
+    q, k, v = (np.asarray(to_numpy(a), dtype=np.float64) for a in (q, k, v))
+    raw = q @ np.swapaxes(k, -1, -2)                                     # (B, h, T, S)
+    d = q.shape[-1]
+    m = None if mask is None else np.broadcast_to(to_numpy(mask), raw.shape)
+    blocked = lambda s: s if m is None else np.where(m, s, -np.inf)      # noqa: E731
+    out = {}
+
+    def add(cause, w):
+        out[cause] = (w @ v, w)
+    add("no scaling: divide the scores by sqrt(d_k)", _q3_softmax(blocked(raw), -1))
+    add("scaled by d_k: divide the scores by sqrt(d_k), not d_k", _q3_softmax(blocked(raw / d), -1))
+    add("the softmax runs over the queries (dim -2): it runs over the keys, dim=-1, so each row sums to 1",
+        _q3_softmax(blocked(raw / np.sqrt(d)), -2))
+    if m is not None:
+        add("the mask is inverted: True means may attend, so fill the scores where the mask is False",
+            _q3_softmax(np.where(m, -np.inf, raw / np.sqrt(d)), -1))
+        add("blocked scores were set to 0, not -inf: exp(0) = 1 still gives them weight",
+            _q3_softmax(np.where(m, raw / np.sqrt(d), 0.0), -1))
+        add("the weights were masked after the softmax, so rows no longer sum to 1: mask the scores before it",
+            _q3_softmax(raw / np.sqrt(d), -1) * m)
+    return out
+
+
 @check("q3", "random sizes, cross-attention with padding masks, no mask")
 def _(scaled_dot_product_attention):
     for i, (B, h, T, S, d_k, d_v, mask) in enumerate(((3, 2, 6, 9, 8, 4, "padding"), (2, 4, 7, 7, 3, 3, "causal"),
                                                       (4, 2, 5, 3, 16, 6, "none"), (2, 1, 8, 8, 4, 4, "padding"))):
-        _q3_expect(scaled_dot_product_attention, *_q3_tensors(B, h, T, S, d_k, d_v, seed=31 + i, mask=mask),
+        _q3_expect(scaled_dot_product_attention, *_q3_tensors(B, h, T, S, d_k, d_v, seed=SEED(31) + i, mask=mask),
                    f"for (B, h, T, S, d_k, d_v) = {(B, h, T, S, d_k, d_v)}, mask {mask}")
 
 
 @check("q3", "a batch of one, a single head, T = 1")
 def _(scaled_dot_product_attention):
-    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 5, 4, 2, seed=40, mask="padding"),
+    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 5, 4, 2, seed=SEED(40), mask="padding"),
                "for B=1, h=1, T=1, S=5 with padding")
-    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 1, 3, 3, seed=41, mask="causal"),
+    _q3_expect(scaled_dot_product_attention, *_q3_tensors(1, 1, 1, 1, 3, 3, seed=SEED(41), mask="causal"),
                "for B=1, h=1, T=S=1")
 
 
 @check("q3", "float32 stays float32, and blocked weights are exactly 0")
 def _(scaled_dot_product_attention):
-    q, k, v, m = _q3_tensors(2, 2, 5, 5, 4, 4, seed=42, mask="causal", dtype="float32")
+    q, k, v, m = _q3_tensors(2, 2, 5, 5, 4, 4, seed=SEED(42), mask="causal", dtype="float32")
     _q3_expect(scaled_dot_product_attention, q, k, v, m, "for float32 inputs")
     weights = to_numpy(scaled_dot_product_attention(q, k, v, m)[1])
     if np.any(weights[..., ~to_numpy(m)] != 0):
@@ -80,7 +167,7 @@ def _(scaled_dot_product_attention):
     import torch
 
     from llmbook.torch.transformer import scaled_dot_product_attention as course
-    q, k, v, m = _q3_tensors(2, 2, 4, 6, 3, 5, seed=43, mask="padding")
+    q, k, v, m = _q3_tensors(2, 2, 4, 6, 3, 5, seed=SEED(43), mask="padding")
     mine = [x.clone().requires_grad_(True) for x in (q, k, v)]
     out, _ = scaled_dot_product_attention(*mine, m)
     if not isinstance(out, torch.Tensor) or not out.requires_grad:
@@ -96,18 +183,47 @@ def _(scaled_dot_product_attention):
         expect_close(a.grad, b.grad, f"the gradient with respect to {name}", rtol=1e-6, atol=1e-9)
 
 
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q4_reference(x, h, split="ok", merge="ok", scale="d_k"):
+    """NumPy multi-head self-attention without projections, or a common mistake of it."""
+    x = np.asarray(x, dtype=np.float64)
+    B, T, D = x.shape
+    d_k = D // h
+    heads = x.reshape(B, h, T, d_k) if split == "reshape" else x.reshape(B, T, h, d_k).transpose(0, 2, 1, 3)
+    s = heads @ heads.transpose(0, 1, 3, 2) / np.sqrt(D if scale == "D" else d_k)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    out = (w / w.sum(-1, keepdims=True)) @ heads                         # (B, h, T, d_k)
+    return out.reshape(B, T, D) if merge == "reshape" else out.transpose(0, 2, 1, 3).reshape(B, T, D)
+
+
+def _q4_variants(x, h):
+    return {
+        "split and merge by reshape alone: a reshape to (B, h, T, d_k) mixes positions across heads; reshape to "
+        "(B, T, h, d_k), then transpose": _q4_reference(x, h, "reshape", "reshape"),
+        "the split is a reshape without a transpose: reshape to (B, T, h, d_k), then transpose to (B, h, T, d_k)":
+            _q4_reference(x, h, split="reshape"),
+        "the merge is a reshape without a transpose: transpose (B, h, T, d_k) back to (B, T, h, d_k), then "
+        "reshape to (B, T, D)": _q4_reference(x, h, merge="reshape"),
+        "the scores are divided by sqrt(D): each head divides by sqrt(d_k), d_k = D / h":
+            _q4_reference(x, h, scale="D"),
+        "num_heads is ignored: one attention over the whole width": _q4_reference(x, 1),
+    }
+
+
 @check("q4", "random sizes and head counts")
 def _(multi_head_self_attention_tf):
     for i, (B, T, D, h) in enumerate(((3, 7, 16, 4), (2, 4, 6, 2), (4, 9, 8, 8), (2, 6, 10, 5))):
-        _q4_expect(multi_head_self_attention_tf, _q4_input(B, T, D, seed=51 + i), h,
+        _q4_expect(multi_head_self_attention_tf, _q4_input(B, T, D, seed=SEED(51) + i), h,
                    f"for B={B}, T={T}, D={D}, h={h}")
 
 
 @check("q4", "a single head, a batch of one, T = 1")
 def _(multi_head_self_attention_tf):
-    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 6, seed=60), 1, "for a single head (h=1)")
-    _q4_expect(multi_head_self_attention_tf, _q4_input(1, 6, 8, seed=61), 4, "for B=1, T=6, D=8, h=4")
-    x = _q4_input(3, 1, 8, seed=62)
+    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 6, seed=SEED(60)), 1, "for a single head (h=1)")
+    _q4_expect(multi_head_self_attention_tf, _q4_input(1, 6, 8, seed=SEED(61)), 4, "for B=1, T=6, D=8, h=4")
+    x = _q4_input(3, 1, 8, seed=SEED(62))
     _q4_expect(multi_head_self_attention_tf, x, 2, "for T=1")
     expect_close(multi_head_self_attention_tf(x, 2), x.numpy(), "the result for T=1",
                  hint="one position attends only to itself: the output is x")
@@ -115,19 +231,49 @@ def _(multi_head_self_attention_tf):
 
 @check("q4", "float32 stays float32")
 def _(multi_head_self_attention_tf):
-    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 12, seed=63, dtype="float32"), 3,
+    _q4_expect(multi_head_self_attention_tf, _q4_input(2, 5, 12, seed=SEED(63), dtype="float32"), 3,
                "for float32 input", rtol=1e-4, atol=1e-5)
 
 
 @check("q4", "ValueError when num_heads does not divide D")
 def _(multi_head_self_attention_tf):
-    expect_raises(ValueError, multi_head_self_attention_tf, _q4_input(2, 3, 10, seed=64), 4,
+    expect_raises(ValueError, multi_head_self_attention_tf, _q4_input(2, 3, 10, seed=SEED(64)), 4,
                   why="for D=10, num_heads=4 (check D % num_heads before reshaping)")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q5_variants(logits, targets, eps):
+    """Losses of the common mistakes, keyed by the likely cause."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(targets)
+    N, V = z.shape
+    s = z - z.max(1, keepdims=True)
+    logp = s - np.log(np.exp(s).sum(1, keepdims=True))
+    nll, total = -logp[np.arange(N), y], -logp.sum(1)
+    return _q5_merged({
+        "eps / (V - 1) on the other classes only: the uniform part eps / V covers all V classes, the true one "
+        "included (as torch's label_smoothing)": np.mean((1 - eps) * nll + eps / (V - 1) * (total - nll)),
+        "the true class keeps weight 1: q = (1 - eps) one-hot + eps / V, so -log p_y is multiplied by (1 - eps)":
+            np.mean(nll + eps * total / V),
+        "eps is ignored: this is the plain cross-entropy": np.mean(nll),
+        "the smoothing term is not divided by V: it is eps / V times the sum over classes, eps times their mean":
+            np.mean((1 - eps) * nll + eps * total),
+        "summed over the rows: the loss is the mean over the N rows": np.sum((1 - eps) * nll + eps * total / V),
+    })
+
+
+def _q5_reference(logits, targets, eps):
+    import torch
+    return float(torch.nn.functional.cross_entropy(torch.as_tensor(np.asarray(logits, dtype=np.float64)),
+                                                   torch.as_tensor(np.asarray(targets, dtype=np.int64)),
+                                                   label_smoothing=float(eps)))
 
 
 @check("q5", "random batches and eps, equal to torch's label_smoothing")
 def _(label_smoothed_cross_entropy):
-    rng = np.random.default_rng(71)
+    rng = np.random.default_rng(SEED(71))
     for N, V, eps in ((8, 10, 0.1), (3, 2, 0.4), (16, 50, 0.05), (5, 7, 0.9)):
         _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 3, (N, V)), rng.integers(0, V, N), eps,
                    f"for N={N}, V={V}, eps={eps}")
@@ -135,14 +281,14 @@ def _(label_smoothed_cross_entropy):
 
 @check("q5", "eps = 0 is the plain cross-entropy; one row")
 def _(label_smoothed_cross_entropy):
-    rng = np.random.default_rng(72)
+    rng = np.random.default_rng(SEED(72))
     _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 2, (6, 5)), rng.integers(0, 5, 6), 0.0, "for eps=0")
     _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 2, (1, 9)), [4], 0.1, "for one row (N=1)")
 
 
 @check("q5", "large logits do not overflow")
 def _(label_smoothed_cross_entropy):
-    rng = np.random.default_rng(73)
+    rng = np.random.default_rng(SEED(73))
     _q5_expect(label_smoothed_cross_entropy, rng.normal(0, 1, (4, 6)) * 1000, rng.integers(0, 6, 4), 0.1,
                "for logits of size ~1000")
 

@@ -14,24 +14,9 @@ from llmbook.grading.spec import check, question
 question("q1", answer="perplexity", points=1)
 
 
-def _q1_variants(probs):
-    """What the common mistakes return for `probs`, keyed by the likely cause."""
-    p = np.asarray(probs, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        logp, n = np.log(p), len(p)
-        return {
-            "this is exp(+mean log p), i.e. 1/perplexity: a minus sign is missing": np.exp(logp.mean()),
-            "this is the mean negative log-likelihood (cross-entropy); perplexity is its exp": -logp.mean(),
-            "this is exp(-sum log p): average over the N tokens instead of summing": np.exp(-logp.sum()),
-            "log base 2 inside but exp outside: use one base for both (np.log with np.exp)":
-                np.exp(-np.log2(p).mean()),
-            "divided by N - 1 instead of N (off by one)": np.exp(-logp.sum() / (n - 1)) if n > 1 else np.nan,
-        }
-
-
 def _q1_expect(perplexity, probs, want, what):
     got = expect_scalar(perplexity(probs), what)
-    expect_close(got, want, what, likely=_q1_variants(probs))
+    expect_close(got, want, what, likely=expected_value("_q1_variants", probs))
 
 
 @check("q1", "two tokens of probability 1/2: perplexity 2")
@@ -60,42 +45,13 @@ _Q2_COUNTS = [[0, 4, 1], [1, 0, 1], [0, 0, 0]]
 _Q2_P = [[0.075, 0.725, 0.2], [0.3125, 0.1875, 0.5], [0.25, 0.25, 0.5]]
 
 
-def _q2_reference(counts, D, cont="types", clip=True, lam="types", unseen="cont", axis=1):
-    """Kneser–Ney bigram probabilities; the keyword arguments switch on the common mistakes."""
-    c = np.asarray(counts, dtype=np.float64)
-    seen = c > 0
-    p_cont = seen.sum(0) / seen.sum() if cont == "types" else c.sum(0) / c.sum()
-    c_h = c.sum(axis=axis, keepdims=True)                        # axis=0 is the mistake: c(w), not c(h)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        top = np.maximum(c - D, 0.0) if clip else c - D
-        weight = {"types": D * seen.sum(axis, keepdims=True) / c_h, "count": D * c_h / c_h,
-                  "none": 0.0, "one": 1.0}[lam]
-        p = top / c_h + weight * p_cont
-    if unseen == "cont":
-        p = np.where(c_h > 0, p, p_cont)
-    return p
-
-
-def _q2_variants(counts, D):
-    r = lambda **kw: _q2_reference(counts, D, **kw)  # noqa: E731
-    return {
-        "P_cont uses raw word counts c(w); Kneser–Ney counts distinct left neighbours N1+(. w) "
-        "(nonzero entries of column w)": r(cont="counts"),
-        "max(c - D, 0) is missing: unseen bigrams get negative probability": r(clip=False),
-        "λ(h) uses c(h) instead of the number of different followers N1+(h .)": r(lam="count"),
-        "the λ(h) P_cont(w) term is missing": r(lam="none"),
-        "P_cont is added without its weight λ(h) = D N1+(h .) / c(h)": r(lam="one"),
-        "normalised by the column sum c(w) instead of the row sum c(h): sum over axis 1": r(axis=0),
-        "a history never seen (c(h) = 0) must get P_cont, not 0/0": r(unseen="nan"),
-    }
-
-
 def _q2_expect(kneser_ney_bigram, counts, D, what):
     counts = np.asarray(counts)
     got = to_numpy(kneser_ney_bigram(counts.copy(), D), what)
     V = counts.shape[0]
     expect_shape(got, (V, V), what, hint="one row P(. | h) per history h")
-    expect_close(got, _q2_reference(counts, D), what, likely=_q2_variants(counts, D))
+    expect_close(got, expected_value("_q2_reference", counts, D), what,
+                 likely=expected_value("_q2_variants", counts, D))
 
 
 @check("q2", "returns a (V, V) array whose rows sum to 1")
@@ -105,7 +61,7 @@ def _(kneser_ney_bigram):
     sums = got.sum(axis=1)
     if not np.allclose(sums, 1.0):
         h = int(np.argmax(np.abs(np.nan_to_num(sums, nan=np.inf) - 1)))
-        cause = next((c for c, v in _q2_variants(_Q2_COUNTS, 0.75).items()
+        cause = next((c for c, v in expected_value("_q2_variants", _Q2_COUNTS, 0.75).items()
                       if np.allclose(got, v, equal_nan=True)), "")
         fail(f"row {h} of P sums to {sums[h]:.6g}, not 1: each row is a distribution P(. | h)"
              + (f" — {cause}" if cause else ""))
@@ -114,6 +70,10 @@ def _(kneser_ney_bigram):
 @check("q2", "a history never seen gets P_cont")
 def _(kneser_ney_bigram):
     got = to_numpy(kneser_ney_bigram(np.array(_Q2_COUNTS), 0.75), "P")
+    expect_shape(got, (3, 3), "P", hint="one row P(. | h) per history h")
+    if np.allclose(got[2], 1 / 3):
+        fail("row 2 of P (history never seen) is uniform, 1/V: an unseen history gets the continuation "
+             "probabilities P_cont(w) = N1+(. w) / N1+(. .), not 1/V")
     expect_close(got[2], _Q2_P[2], "row 2 of P (history never seen)",
                  hint="P_cont(w) = N1+(. w) / N1+(. .): count distinct left neighbours, not occurrences")
 
@@ -126,48 +86,6 @@ def _(kneser_ney_bigram):
 question("q3", answer="nnlm_forward", points=2, needs=("torch",))
 
 _NNLM_TINY = dict(ids=[[1]], C=[[1.0], [2.0]], H=[[1.0]], d=[0.0], U=[[1.0, -1.0]], b=[0.5, 0.0])
-
-
-def _nnlm_numpy(ids, C, H, d, U, b, W=None, tanh=True, use_d=True, use_b=True, order=1, interleave=False,
-                w_from="x", out="logits"):
-    """The NNLM in NumPy; the keyword arguments switch on the common mistakes."""
-    ids, C, H, d, U, b = (np.asarray(to_numpy(v), dtype=np.float64 if i else np.int64)
-                          for i, v in enumerate((ids, C, H, d, U, b)))
-    e = C[ids[:, ::order]]                                         # (B, N, E)
-    x = (e.transpose(0, 2, 1) if interleave else e).reshape(len(ids), -1)    # (B, N E)
-    h = (d if use_d else 0.0) + x @ H                              # (B, K)
-    a = np.tanh(h) if tanh else h
-    y = (b if use_b else 0.0) + a @ U                              # (B, V)
-    if W is not None and w_from:
-        W = np.asarray(to_numpy(W), dtype=np.float64)
-        y = y + (x if w_from == "x" else a) @ W
-    if out == "softmax":
-        y = np.exp(y - y.max(-1, keepdims=True))
-        y = y / y.sum(-1, keepdims=True)
-    elif out == "tanh":
-        y = np.tanh(y)
-    return y
-
-
-def _nnlm_variants(ids, C, H, d, U, b, W=None):
-    """What the common mistakes return, keyed by the likely cause."""
-    f = lambda **kw: _nnlm_numpy(ids, C, H, d, U, b, W, **kw)  # noqa: E731
-    out = {
-        "the tanh is missing: a = tanh(d + x H)": f(tanh=False),
-        "the hidden bias d is missing: a = tanh(d + x H)": f(use_d=False),
-        "the output bias b is missing: y = b + a U": f(use_b=False),
-        "softmax applied: return the logits y, not probabilities": f(out="softmax"),
-        "tanh applied to the output: only the hidden layer has a tanh": f(out="tanh"),
-        "context embeddings concatenated in reverse order: keep the column order of ids": f(order=-1),
-        "embedding features interleaved: reshape C[ids] (B, N, E) straight to (B, N*E), without a transpose":
-            f(interleave=True),
-    }
-    if W is not None:
-        out["W is ignored: add the direct connections x W when W is given"] = f(w_from="")
-        if np.shape(H)[1] == np.shape(W)[0]:
-            out["the direct term uses the hidden layer a; direct connections go from the embeddings: x W"] = \
-                f(w_from="a")
-    return out
 
 
 _NNLM_MATMUL = ("a matrix product got mismatched shapes: x (the N context embeddings concatenated) is "
@@ -186,25 +104,14 @@ def _q3_params(B, N, E, K, V, seed, dtype="float32"):
     return [ids, *params]
 
 
-def _q3_reference(ids, C, H, d, U, b):
-    """llmbook.torch.lm.NNLMFromScratch holding these weights (the model, its logits)."""
-    import torch
-    from llmbook.torch.lm import NNLMFromScratch
-    model = NNLMFromScratch(C.shape[0], ids.shape[1], C.shape[1], H.shape[1]).to(C.dtype)
-    with torch.no_grad():
-        for name, value in zip("CHdUb", (C, H, d, U, b)):
-            getattr(model, name).copy_(value)
-    return model, model(ids)
-
-
 def _q3_expect(nnlm_forward, args, what):
     import torch
     with hints_on_error(_NNLM_SHAPE_HINTS):
         got = nnlm_forward(*[a.clone() for a in args])
     expect_type(got, torch.Tensor, "a torch.Tensor", hint="build the logits with torch operations")
-    _, want = _q3_reference(*args)
+    want = expected_value("_q3_logits", *args)
     expect_shape(got, tuple(want.shape), what, hint="one row of V logits per example")
-    expect_close(got, want.detach(), what, rtol=1e-5, atol=1e-5, likely=_nnlm_variants(*args))
+    expect_close(got, want, what, rtol=1e-5, atol=1e-5, likely=expected_value("_nnlm_variants", *args))
 
 
 @check("q3", "a float32 torch.Tensor of shape (B, V)")
@@ -244,24 +151,14 @@ def _q4_params(B, N, E, K, V, seed, direct=True, id_dtype="int32"):
     return [ids, *params[:5], params[5] if direct else None]
 
 
-def _q4_reference(ids, C, H, d, U, b, W=None):
-    """llmbook.tf.lm.NNLMFromScratch holding these weights (the model, its logits)."""
-    from llmbook.tf.lm import NNLMFromScratch
-    model = NNLMFromScratch(C.shape[0], ids.shape[1], C.shape[1], H.shape[1], direct=W is not None)
-    for name, value in zip("CHdUbW", (C, H, d, U, b, W)):
-        if value is not None:
-            getattr(model, name).assign(value)
-    return model, model(ids)
-
-
 def _q4_expect(nnlm_forward_tf, args, what):
     import tensorflow as tf
     with hints_on_error(_NNLM_SHAPE_HINTS):
         got = nnlm_forward_tf(*args)
     expect_type(got, tf.Tensor, "a tf.Tensor", hint="build the logits with TensorFlow operations")
-    _, want = _q4_reference(*args)
+    want = expected_value("_q4_logits", *args)
     expect_shape(got, tuple(want.shape), what, hint="one row of V logits per example")
-    expect_close(got, want, what, rtol=1e-5, atol=1e-5, likely=_nnlm_variants(*args))
+    expect_close(got, want, what, rtol=1e-5, atol=1e-5, likely=expected_value("_nnlm_variants", *args))
 
 
 @check("q4", "a float32 tf.Tensor of shape (B, V)")
@@ -305,38 +202,13 @@ def _(answer_q5):
 question("q6", answer="temperature_probs", points=1)
 
 
-def _q6_reference(logits, T, scale="divide", on="logits", axis=-1, stable=True):
-    """softmax(logits / T); the keyword arguments switch on the common mistakes."""
-    z = np.asarray(logits, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        if on == "probs":                                   # T applied to softmax(z) instead of z
-            z = np.exp(z - z.max(-1, keepdims=True))
-            z = z / z.sum(-1, keepdims=True)
-        z = z / T if scale == "divide" else z * T
-        if stable:
-            z = z - (z.max(axis=axis, keepdims=True) if axis is not None else z.max())
-        e = np.exp(z)
-        return e / (e.sum(axis=axis, keepdims=True) if axis is not None else e.sum())
-
-
-def _q6_variants(logits, T):
-    r = lambda **kw: _q6_reference(logits, T, **kw)  # noqa: E731
-    return {
-        "multiplied the logits by T: divide them by T": r(scale="multiply"),
-        "T was applied to the probabilities softmax(z): divide the logits z by T, then take the softmax":
-            r(on="probs"),
-        "softmax over the first axis: use the last one (axis=-1)": r(axis=0),
-        "normalised over the whole array: normalise each row (axis=-1, keepdims=True)": r(axis=None),
-        "overflow: subtract the largest z/T along the last axis before np.exp": r(stable=False),
-    }
-
-
 def _q6_expect(temperature_probs, logits, T, what):
     given = [list(r) if isinstance(r, list) else r for r in logits] if isinstance(logits, list) else logits.copy()
     logits = np.asarray(logits, dtype=np.float64)
     got = to_numpy(temperature_probs(given, T), what)
     expect_shape(got, logits.shape, what, hint="one probability per logit")
-    expect_close(got, _q6_reference(logits, T), what, likely=_q6_variants(logits, T))
+    expect_close(got, expected_value("_q6_reference", logits, T), what,
+                 likely=expected_value("_q6_variants", logits, T))
 
 
 @check("q6", "a batch (2, 5) gives (2, 5) probabilities, rows summing to 1")
@@ -345,7 +217,7 @@ def _(temperature_probs):
     got = to_numpy(temperature_probs(logits.copy(), 1.0), "temperature_probs(logits (2, 5), 1.0)")
     expect_shape(got, (2, 5), "the probabilities", hint="one probability per logit")
     if not np.allclose(got.sum(axis=-1), 1.0):
-        cause = next((c for c, v in _q6_variants(logits, 1.0).items() if np.allclose(got, v)), "")
+        cause = next((c for c, v in expected_value("_q6_variants", logits, 1.0).items() if np.allclose(got, v)), "")
         fail(f"rows sum to {np.round(got.sum(axis=-1), 4).tolist()}, not 1 — "
              + (cause or "normalise over the last axis"))
     _q6_expect(temperature_probs, logits, 1.0, "temperature_probs(logits (2, 5), 1.0)")

@@ -9,34 +9,6 @@ from llmbook.grading.expect import (expect_choice, expect_close, expect_dtype, e
 from llmbook.grading.spec import check, question
 
 
-def _rnn_numpy(x, h0, W_xh, W_hh, b, act="tanh", transpose_hh=False, use_b=True, use_h0=True, order=1):
-    """All states (B, T, H) of the tanh recurrence in NumPy; the keyword arguments switch on common mistakes."""
-    x, W_xh, W_hh, b = (np.asarray(to_numpy(v), dtype=np.float64) for v in (x, W_xh, W_hh, b))
-    B, T, _ = x.shape
-    h = np.zeros((B, W_hh.shape[0])) if h0 is None or not use_h0 else np.asarray(to_numpy(h0), dtype=np.float64)
-    Whh = W_hh.T if transpose_hh else W_hh
-    f = {"tanh": np.tanh, "none": lambda a: a, "sigmoid": lambda a: 1 / (1 + np.exp(-a)),
-         "relu": lambda a: np.maximum(a, 0)}[act]
-    states = []
-    for t in range(T)[::order]:
-        h = f(x[:, t] @ W_xh + h @ Whh + (b if use_b else 0.0))     # (B, H)
-        states.append(h)
-    return np.stack(states[::order], axis=1)                        # (B, T, H)
-
-
-def _step_variants(x, h, W_xh, W_hh, b):
-    """What the common mistakes of one step return, keyed by the likely cause."""
-    one = lambda **kw: _rnn_numpy(np.asarray(x)[:, None], h, W_xh, W_hh, b, **kw)[:, 0]  # noqa: E731
-    return {
-        "the tanh is missing: h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)": one(act="none"),
-        "a sigmoid instead of the tanh: the course's RNN uses tanh": one(act="sigmoid"),
-        "a ReLU instead of the tanh: the course's RNN uses tanh": one(act="relu"),
-        "W_hh is transposed: with row vectors the product is h_{t-1} @ W_hh (H, H), not W_hh.T": one(transpose_hh=True),
-        "the bias b_h is missing": one(use_b=False),
-        "h_{t-1} is ignored: add h_{t-1} W_hh": one(use_h0=False),
-    }
-
-
 def _params(B, T, E, H, seed, scale=0.6):
     """Random inputs x (B, T, E), h0 (B, H) and weights W_xh (E, H), W_hh (H, H), b (H,), float64 NumPy."""
     rng = np.random.default_rng(seed)
@@ -55,9 +27,9 @@ def _q1_expect(rnn_step, x, h, W_xh, W_hh, b, what):
     args = [np.array(a, dtype=np.float64) for a in (x, h, W_xh, W_hh, b)]
     with hints_on_error(_Q1_HINTS):
         got = to_numpy(rnn_step(*[a.copy() for a in args]), what)
-    want = _rnn_numpy(args[0][:, None], *args[1:])[:, 0]
+    want = expected_value("_rnn_numpy", args[0][:, None], *args[1:])[:, 0]
     expect_shape(got, want.shape, what, hint="one row of H units per example")
-    expect_close(got, want, what, likely=_step_variants(*args))
+    expect_close(got, want, what, likely=expected_value("_step_variants", *args))
 
 
 @check("q1", "returns h_t of shape (B, H)")
@@ -90,22 +62,6 @@ _UNROLL_HINTS = {
 }
 
 
-def _unroll_variants(x, h0, W_xh, W_hh, b):
-    """What the common mistakes of the unrolled loop return (outputs (B, T, H)), keyed by the likely cause."""
-    f = lambda **kw: _rnn_numpy(x, h0, W_xh, W_hh, b, **kw)  # noqa: E731
-    right = f()
-    h0_np = np.zeros_like(right[:, 0]) if h0 is None else np.asarray(to_numpy(h0), dtype=np.float64)
-    return {
-        "h0 is ignored: start the loop from the given h0 (zeros only when h0 is None)": f(use_h0=False),
-        "outputs start with h0 and miss h_T: collect each new state after the step, h_1 .. h_T": np.concatenate(
-            [h0_np[:, None], right[:, :-1]], axis=1),
-        "the sequence is read backwards: t = 0 .. T-1, in order": f(order=-1),
-        "the tanh is missing": f(act="none"),
-        "W_hh is transposed: the product is h @ W_hh": f(transpose_hh=True),
-        "the bias b_h is missing": f(use_b=False),
-    }
-
-
 def _q2_tensors(B, T, E, H, seed, dtype="float32", h0=True):
     import torch
     x, h, W_xh, W_hh, b = _params(B, T, E, H, seed)
@@ -113,18 +69,6 @@ def _q2_tensors(B, T, E, H, seed, dtype="float32", h0=True):
     if not h0:
         t[1] = None
     return t
-
-
-def _q2_reference(x, h0, W_xh, W_hh, b):
-    """llmbook.torch.rnn.RNNFromScratch holding these weights: (model, outputs, h_T)."""
-    import torch
-    from llmbook.torch.rnn import RNNFromScratch
-    model = RNNFromScratch(W_xh.shape[0], W_xh.shape[1]).to(x.dtype)
-    with torch.no_grad():
-        for name, value in (("W_xh", W_xh), ("W_hh", W_hh), ("b_h", b)):
-            getattr(model.cell, name).copy_(value)
-    outputs, h_T = model(x, h0)
-    return model, outputs, h_T
 
 
 def _q2_call(rnn_forward, args, what):
@@ -141,14 +85,15 @@ def _q2_call(rnn_forward, args, what):
 
 def _q2_expect(rnn_forward, args, what):
     outputs, h_T = _q2_call(rnn_forward, args, what)
-    _, want, want_h = _q2_reference(*args)
+    want, want_h = expected_value("_q2_outputs", *args)
     B, T, H = want.shape
     expect_shape(outputs, (B, T, H), f"outputs {what}",
                  hint="(T, B, H)? stack the states along dim=1" if tuple(outputs.shape) == (T, B, H) else "")
-    expect_close(outputs, want.detach(), f"outputs {what}", rtol=1e-5, atol=1e-5, likely=_unroll_variants(*args))
+    expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5,
+                 likely=expected_value("_unroll_variants", *args))
     expect_shape(h_T, (B, H), f"h_T {what}", hint="the last state only, (B, H)")
-    first = want[:, 0].detach()
-    expect_close(h_T, want_h.detach(), f"h_T {what}", rtol=1e-5, atol=1e-5,
+    first = want[:, 0]
+    expect_close(h_T, want_h, f"h_T {what}", rtol=1e-5, atol=1e-5,
                  likely={"h_T is the first state h_1; return the last one, h_T": first} if T > 1 else {})
 
 
@@ -174,25 +119,6 @@ def _(rnn_forward):
 question("q3", answer="clip_global_norm", points=1, needs=("torch",))   # compared with clip_grad_norm_
 
 
-def _q3_reference(grads, c, mode="global"):
-    """Clipped gradients; `mode` switches on the common mistakes."""
-    grads = [np.asarray(g, dtype=np.float64) for g in grads]
-    norms = [float(np.sqrt(np.sum(g ** 2))) for g in grads]
-    total = float(np.sqrt(sum(n ** 2 for n in norms)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if mode == "global":
-            return [g * (min(1.0, c / total) if total > 0 else 1.0) for g in grads]
-        if mode == "per-tensor":
-            return [g * (min(1.0, c / n) if n > 0 else 1.0) for g, n in zip(grads, norms)]
-        if mode == "always":
-            return [g * (c / np.float64(total)) for g in grads]
-        if mode == "elementwise":
-            return [np.clip(g, -c, c) for g in grads]
-        if mode == "sum-of-norms":
-            s = sum(norms)
-            return [g * (min(1.0, c / s) if s > 0 else 1.0) for g in grads]
-
-
 _Q3_CAUSES = {
     "per-tensor": "each tensor was clipped separately: clip all of them together by their global norm",
     "always": "the gradient was rescaled to norm max_norm even though it was smaller: use min(1, c / norm)",
@@ -211,10 +137,10 @@ def _q3_expect(clip_global_norm, grads, c, what):
     if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
         fail(f"{what}: expected a list of {len(grads)} clipped arrays, got {type(clipped).__name__}"
              + (f" of {len(clipped)}" if isinstance(clipped, (list, tuple)) else ""))
-    want = _q3_reference(grads, c)
+    want = expected_value("_q3_reference", grads, c)
     total = float(np.sqrt(sum(np.sum(g ** 2) for g in grads)))
     for i, (g, w) in enumerate(zip(clipped, want)):
-        likely = {cause: _q3_reference(grads, c, mode)[i] for mode, cause in _Q3_CAUSES.items()}
+        likely = {cause: expected_value("_q3_reference", grads, c, mode)[i] for mode, cause in _Q3_CAUSES.items()}
         if total == 0:
             likely = {"0/0 for all-zero gradients: when the norm is 0 there is nothing to clip": np.full(w.shape, np.nan)}
         expect_close(to_numpy(g, f"clipped[{i}]"), w, f"clipped[{i}] {what}", likely=likely)
@@ -250,18 +176,6 @@ def _q4_tensors(B, T, E, H, seed, h0=True):
     return t if h0 else t[:4] + [None]
 
 
-def _q4_reference(x, kernel, recurrent_kernel, bias, h0=None):
-    """keras.layers.SimpleRNN holding these weights: (outputs, h_T)."""
-    import keras
-    import tensorflow as tf
-    layer = keras.layers.SimpleRNN(kernel.shape[1], return_sequences=True, return_state=True)
-    layer.build((None, None, kernel.shape[0]))
-    layer.set_weights([kernel.numpy(), recurrent_kernel.numpy(), bias.numpy()])
-    if h0 is None:
-        h0 = tf.zeros((x.shape[0], kernel.shape[1]))
-    return layer(x, initial_state=[h0])
-
-
 def _q4_call(simple_rnn_tf, args, what):
     import tensorflow as tf
     with hints_on_error(_TF_HINTS):
@@ -275,13 +189,13 @@ def _q4_call(simple_rnn_tf, args, what):
 
 def _q4_expect(simple_rnn_tf, args, what):
     outputs, h_T = _q4_call(simple_rnn_tf, args, what)
-    want, want_h = _q4_reference(*args)
+    want, want_h = expected_value("_q4_reference", *args)
     x, kernel, recurrent_kernel, bias, h0 = args
     B, T, H = want.shape
     expect_shape(outputs, (B, T, H), f"outputs {what}",
                  hint="(T, B, H)? stack the states along axis=1" if tuple(outputs.shape) == (T, B, H) else "")
     expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5,
-                 likely=_unroll_variants(x, h0, kernel, recurrent_kernel, bias))
+                 likely=expected_value("_unroll_variants", x, h0, kernel, recurrent_kernel, bias))
     expect_close(h_T, want_h, f"h_T {what}", rtol=1e-5, atol=1e-5,
                  likely={"h_T is the first state h_1; return the last one, h_T": want[:, 0]} if T > 1 else {})
 
@@ -300,16 +214,6 @@ def _(simple_rnn_tf):
 
 
 question("q5", answer="bptt_windows", points=2)
-
-
-def _q5_variants(ids, T):
-    """Targets y that the common mistakes give, keyed by the likely cause."""
-    ids = np.asarray(ids, dtype=np.int64)
-    N = (len(ids) - 1) // T
-    out = {"the targets are not shifted: y[i] must be the ids one position after x[i]": ids[:N * T].reshape(N, T)}
-    if len(ids) >= N * T + T:
-        out["the targets are shifted by a whole window: shift by one id"] = ids[T:N * T + T].reshape(N, T)
-    return out
 
 
 def _q5_expect(bptt_windows, ids, T, what):
@@ -333,7 +237,7 @@ def _q5_expect(bptt_windows, ids, T, what):
                    else "")
             expect_shape(value, (N, T), f"{name} {what}", hint=why)
     expect_close(x, want_x, f"x {what}", hint="window i is ids[i*T : i*T + T]")
-    for cause, vy in _q5_variants(ids, T).items():
+    for cause, vy in expected_value("_q5_variants", ids, T).items():
         if np.array_equal(y, vy) and not np.array_equal(vy, want_y):
             fail(f"y {what} is wrong — {cause}")
     expect_close(y, want_y, f"y {what}", hint="y[i] = ids[i*T + 1 : i*T + T + 1]")

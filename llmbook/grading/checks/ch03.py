@@ -26,35 +26,6 @@ def _f64(*arrays):
 question("q1", answer="lstm_step", points=2, needs=("torch",))   # compared with nn.LSTMCell
 
 
-def _lstm_numpy(x, h, c, W, U, b, order="ifgo", cell="lstm", out_tanh=True, cand="tanh"):
-    """(h_t, c_t) of one LSTM step; the keyword arguments switch on the common mistakes."""
-    x, h, c, W, U, b = _f64(x, h, c, W, U, b)
-    blocks = dict(zip(order, _blocks(x @ W + h @ U + b, 4)))
-    i, f, o = (_sigmoid(blocks[k]) for k in "ifo")
-    g = np.tanh(blocks["g"]) if cand == "tanh" else _sigmoid(blocks["g"])
-    if cell == "seed003":                      # C_t = tanh(x W_C + C_{t-1} U_C + b_C), h_t = C_t * o_t
-        Wg, Ug, bg = _blocks(W, 4)[2], _blocks(U, 4)[2], _blocks(b, 4)[2]
-        c_new = np.tanh(x @ Wg + c @ Ug + bg)
-        return o * c_new, c_new
-    c_new = f * c + (1 - f) * g if cell == "coupled" else f * c + i * g
-    return o * (np.tanh(c_new) if out_tanh else c_new), c_new
-
-
-def _lstm_variants(*args):
-    """What the common mistakes return as (h_t, c_t), keyed by the likely cause."""
-    f = lambda **kw: _lstm_numpy(*args, **kw)  # noqa: E731
-    return {
-        "this is seed 003's cell: C_t = tanh(x W_C + C_{t-1} U_C + b_C) skips the gates; the LSTM keeps memory "
-        "by addition, C_t = f_t * C_{t-1} + i_t * C~_t": f(cell="seed003"),
-        "the tanh on the memory is missing: h_t = o_t * tanh(C_t)": f(out_tanh=False),
-        "the gate blocks are read in the wrong order: it is i, f, C, o (f and i swapped?)": f(order="figo"),
-        "the gate blocks are read in the wrong order: it is i, f, C, o (the candidate is the third block, "
-        "the output gate the fourth)": f(order="ifog"),
-        "the candidate C~_t takes a tanh, not a sigmoid": f(cand="sigmoid"),
-        "the input gate is (1 - f_t) here; the LSTM has its own input gate i_t": f(cell="coupled"),
-    }
-
-
 def _q1_params(B, E, H, seed, scale=0.7):
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(B, E)), rng.normal(0, 0.5, (B, H)), rng.normal(0, 1.0, (B, H)),
@@ -74,8 +45,8 @@ def _q1_pair(lstm_step, args, what):
 def _q1_expect(lstm_step, args, what):
     args = [np.array(a, dtype=np.float64) for a in args]
     h, c = _q1_pair(lstm_step, args, what)
-    want_h, want_c = _lstm_numpy(*args)
-    variants = _lstm_variants(*args)
+    want_h, want_c = expected_value("_lstm_numpy", *args)
+    variants = expected_value("_lstm_variants", *args)
     if (h.shape == c.shape == want_h.shape and np.allclose(h, want_c) and np.allclose(c, want_h)
             and not np.allclose(want_h, want_c)):
         fail(f"{what}: the pair is swapped: return (h_t, c_t), the hidden state first")
@@ -109,49 +80,12 @@ def _(lstm_step):
 question("q2", answer="gru_step", points=2, needs=("torch",))
 
 
-def _gru_numpy(x, h, Wi, Wh, bi, bh, order="rzn", reset="after", mix="torch", bhn="inside"):
-    """h_t of one GRU step from input/recurrent matrices Wi (E, 3H), Wh (H, 3H) and biases bi, bh (3H,).
-
-    The keyword arguments switch on the common mistakes."""
-    x, h, Wi, Wh, bi, bh = _f64(x, h, Wi, Wh, bi, bh)
-    gi, gh = dict(zip(order, _blocks(x @ Wi + bi, 3))), dict(zip(order, _blocks(h @ Wh + bh, 3)))
-    r, z = _sigmoid(gi["r"] + gh["r"]), _sigmoid(gi["z"] + gh["z"])
-    Wn, bn = dict(zip(order, _blocks(Wh, 3)))["n"], dict(zip(order, _blocks(bh, 3)))["n"]
-    if reset == "before":                                  # Cho et al.: tanh(x W_n + (r * h) U_n + b)
-        n = np.tanh(gi["n"] + (r * h) @ Wn + bn)
-    elif bhn == "outside":
-        n = np.tanh(gi["n"] + r * (h @ Wn) + bn)
-    else:
-        n = np.tanh(gi["n"] + r * gh["n"])
-    return (1 - z) * n + z * h if mix == "torch" else z * n + (1 - z) * h
-
-
-def _gru_variants(*args):
-    f = lambda **kw: _gru_numpy(*args, **kw)  # noqa: E731
-    return {
-        "the reset gate is applied before the recurrent product (Cho et al., Keras reset_after=False); PyTorch "
-        "applies it after: r_t * (h_{t-1} W_hn^T + b_hn)": f(reset="before"),
-        "z_t and 1 - z_t are swapped: h_t = (1 - z_t) * n_t + z_t * h_{t-1}": f(mix="swap"),
-        "the blocks are read in Keras' order z, r; PyTorch stacks r, z, n": f(order="zrn"),
-        "b_hn belongs inside the reset product: r_t * (h_{t-1} W_hn^T + b_hn)": f(bhn="outside"),
-    }
-
-
 def _q2_tensors(B, E, H, seed, dtype="float32"):
     """Random x (B, E), h (B, H) and nn.GRUCell-shaped weights, as torch tensors."""
     import torch
     rng = np.random.default_rng(seed)
     shapes = [(B, E), (B, H), (3 * H, E), (3 * H, H), (3 * H,), (3 * H,)]
     return [torch.as_tensor(rng.normal(0, 0.7, s), dtype=getattr(torch, dtype)) for s in shapes]
-
-
-def _q2_reference(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
-    import torch
-    cell = torch.nn.GRUCell(x.shape[1], h.shape[1]).to(x.dtype)
-    with torch.no_grad():
-        for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), (weight_ih, weight_hh, bias_ih, bias_hh)):
-            getattr(cell, name).copy_(value)
-    return cell, cell(x, h)
 
 
 _GRU_HINTS = {"cannot be multiplied": "weight_ih is (3H, E), stored untransposed: x_t @ weight_ih.T",
@@ -163,11 +97,11 @@ def _q2_expect(gru_step, args, what):
     with hints_on_error(_GRU_HINTS):
         got = gru_step(*[a.clone() for a in args])
     expect_type(got, torch.Tensor, "a torch.Tensor", hint="build h_t with torch operations")
-    _, want = _q2_reference(*args)
+    want = expected_value("_q2_output", *args)
     expect_shape(got, tuple(want.shape), f"h_t {what}")
     x, h, wi, wh, bi, bh = args
-    expect_close(got, want.detach(), f"h_t {what}", rtol=1e-5, atol=1e-5,
-                 likely=_gru_variants(x, h, wi.T, wh.T, bi, bh))
+    expect_close(got, want, f"h_t {what}", rtol=1e-5, atol=1e-5,
+                 likely=expected_value("_gru_variants", x, h, wi.T, wh.T, bi, bh))
 
 
 @check("q2", "a float32 torch.Tensor of shape (B, H)")
@@ -188,51 +122,12 @@ def _(gru_step):
 question("q3", answer="keras_gru", points=2, limit=20, needs=("tensorflow",))
 
 
-def _keras_gru_numpy(x, kernel, rec, bias, h0=None, **mistakes):
-    """All states (B, T, H) of keras GRU; `mistakes` as in _gru_numpy (blocks z, r, n here)."""
-    x, kernel, rec, bias, h0 = _f64(x, kernel, rec, bias, h0)
-    no_h0 = mistakes.pop("no_h0", False)
-    h = np.zeros((x.shape[0], rec.shape[0])) if h0 is None or no_h0 else h0
-    order = mistakes.pop("order", "zrn")
-    states = []
-    for t in range(x.shape[1]):
-        h = _gru_numpy(x[:, t], h, kernel, rec, bias[0], bias[1], order=order, **mistakes)
-        states.append(h)
-    return np.stack(states, axis=1)
-
-
-def _keras_gru_variants(*args):
-    f = lambda **kw: _keras_gru_numpy(*args, **kw)  # noqa: E731
-    x, kernel, rec, bias = args[:4]
-    both = _f64(bias)[0].sum(0)
-    return {
-        "the blocks are read in PyTorch's order r, z; Keras stacks z, r, h": f(order="rzn"),
-        "the reset gate is applied before the recurrent product (reset_after=False); Keras' default applies it "
-        "after: r_t * (h_{t-1} R_h + b^(1)_h)": f(reset="before"),
-        "z_t and 1 - z_t are swapped: h_t = (1 - z_t) * n_t + z_t * h_{t-1}": f(mix="swap"),
-        "the recurrent candidate bias b^(1)_h belongs inside the reset product": f(bhn="outside"),
-        "h0 is ignored: start from the given h0 (zeros only when h0 is None)": f(no_h0=True),
-        "only bias row 0 is used: row 1 holds the recurrent biases": _keras_gru_numpy(
-            x, kernel, rec, np.stack([_f64(bias)[0][0], np.zeros_like(both)]), *args[4:]),
-    }
-
-
 def _q3_tensors(B, T, E, H, seed, h0=True):
     import tensorflow as tf
     rng = np.random.default_rng(seed)
     shapes = [(B, T, E), (E, 3 * H), (H, 3 * H), (2, 3 * H), (B, H)]
     t = [tf.constant(rng.normal(0, 0.7, s), dtype=tf.float32) for s in shapes]
     return t if h0 else t[:4] + [None]
-
-
-def _q3_reference(x, kernel, rec, bias, h0=None):
-    import keras
-    import tensorflow as tf
-    layer = keras.layers.GRU(kernel.shape[1] // 3, return_sequences=True, return_state=True)
-    layer.build((None, None, kernel.shape[0]))
-    layer.set_weights([kernel.numpy(), rec.numpy(), bias.numpy()])
-    h0 = tf.zeros((x.shape[0], kernel.shape[1] // 3)) if h0 is None else h0
-    return layer(x, initial_state=[h0])
 
 
 _KGRU_HINTS = {"Matrix size-incompatible": "x[:, t] (B, E) @ kernel (E, 3H); h (B, H) @ recurrent_kernel (H, 3H)",
@@ -253,11 +148,12 @@ def _q3_call(keras_gru, args, what):
 
 def _q3_expect(keras_gru, args, what):
     outputs, h_T = _q3_call(keras_gru, args, what)
-    want, want_h = _q3_reference(*args)
+    want, want_h = expected_value("_q3_reference", *args)
     B, T, H = want.shape
     expect_shape(outputs, (B, T, H), f"outputs {what}",
                  hint="(T, B, H)? stack the states along axis=1" if tuple(outputs.shape) == (T, B, H) else "")
-    expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5, likely=_keras_gru_variants(*args))
+    expect_close(outputs, want, f"outputs {what}", rtol=1e-5, atol=1e-5,
+                 likely=expected_value("_keras_gru_variants", *args))
     expect_close(h_T, want_h, f"h_T {what}", rtol=1e-5, atol=1e-5)
 
 
@@ -277,30 +173,12 @@ def _(keras_gru):
 question("q4", answer="param_count", points=1, limit=20, needs=("torch", "tensorflow"))   # the real layers
 
 
-def _q4_formula(cell, E, H, library, torch_biases=2, keras_gru_biases=2, blocks=None):
-    g = (blocks or {"rnn": 1, "gru": 3, "lstm": 4})[cell]
-    biases = torch_biases if library == "torch" else (keras_gru_biases if cell == "gru" else 1)
-    return g * (E * H + H * H + biases * H)
-
-
-def _q4_variants(cell, E, H, library):
-    f = lambda **kw: _q4_formula(cell, E, H, library, **kw)  # noqa: E731
-    return {
-        "PyTorch keeps two bias vectors per block, bias_ih and bias_hh": f(torch_biases=1),
-        "Keras' GRU with reset_after=True has a (2, 3H) bias: input and recurrent biases": f(keras_gru_biases=1),
-        "the gate blocks are not counted: an LSTM has 4 blocks (i, f, C, o), a GRU 3 (r, z, n)":
-            f(blocks={"rnn": 1, "gru": 1, "lstm": 1}),
-        "a GRU has 3 blocks (r, z, n), not 4": f(blocks={"rnn": 1, "gru": 4, "lstm": 4}),
-        "the recurrent matrix is H x H, the input matrix E x H": _q4_formula(cell, E, E, library) if E != H else -1,
-    }
-
-
 def _q4_expect(param_count, cell, E, H, library, want):
     what = f"param_count({cell!r}, {E}, {H}, {library!r})"
     got = param_count(cell, E, H, library)
     if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
         fail(f"{what} should be an int, got {type(got).__name__} {got!r}")
-    expect_close(int(got), want, what, likely=_q4_variants(cell, E, H, library))
+    expect_close(int(got), want, what, likely=expected_value("_q4_variants", cell, E, H, library))
 
 
 @check("q4", "nn.RNN(3, 4): 36")
@@ -321,16 +199,18 @@ def _q5_weights(E, H, seed):
     return [rng.normal(0, 0.5, s).astype(np.float32) for s in ((4 * H, E), (4 * H, H), (4 * H,), (4 * H,))]
 
 
-def _q5_variants(wi, wh, bi, bh):
-    H = wh.shape[1]
-    swap = np.r_[0:H, H:2 * H, 3 * H:4 * H, 2 * H:3 * H]             # i, f, o, c
-    return {
-        "only bias_ih was kept: Keras' one bias is bias_ih + bias_hh": bi,
-        "only bias_hh was kept: Keras' one bias is bias_ih + bias_hh": bh,
-        "the biases were averaged: Keras' one bias is their sum": (bi + bh) / 2,
-        "the gate blocks were reordered: PyTorch's i, f, g, o is Keras' i, f, c, o, the same order":
-            (bi + bh)[swap],
-    }
+def _q5_shapes(kernel, rec, bias, E, H, what):
+    """Fail with the likely cause when the three arrays do not have Keras' shapes."""
+    if E != H and kernel.shape == (H, 4 * H) and rec.shape == (E, 4 * H):
+        fail(f"{what}: kernel and recurrent_kernel are swapped: return [kernel (from weight_ih), "
+             f"recurrent_kernel (from weight_hh), bias]")
+    if bias.shape == (8 * H,):
+        fail(f"bias {what}: shape {bias.shape} — bias_ih and bias_hh were concatenated; Keras' one bias is their "
+             f"sum, shape ({4 * H},)")
+    for a, name, rows in ((kernel, "kernel", E), (rec, "recurrent_kernel", H)):
+        hint = "transpose: PyTorch stores (4H, E) rows, Keras (E, 4H) columns" if a.shape == (4 * H, rows) else ""
+        expect_shape(a, (rows, 4 * H), f"{name} {what}", hint=hint)
+    expect_shape(bias, (4 * H,), f"bias {what}", hint="one (4H,) vector")
 
 
 def _q5_expect(torch_lstm_to_keras, weights, what):
@@ -340,13 +220,10 @@ def _q5_expect(torch_lstm_to_keras, weights, what):
     if not isinstance(got, (list, tuple)) or len(got) != 3:
         fail(f"{what}: expected a list [kernel, recurrent_kernel, bias], got {type(got).__name__}")
     kernel, rec, bias = (to_numpy(a, n) for a, n in zip(got, ("kernel", "recurrent_kernel", "bias")))
-    transposed = "transpose: PyTorch stores (4H, E) rows, Keras (E, 4H) columns"
-    expect_shape(kernel, (E, 4 * H), f"kernel {what}", hint=transposed)
-    expect_shape(rec, (H, 4 * H), f"recurrent_kernel {what}", hint=transposed)
-    expect_shape(bias, (4 * H,), f"bias {what}", hint="one (4H,) vector")
+    _q5_shapes(kernel, rec, bias, E, H, what)
     expect_close(kernel, wi.T, f"kernel {what}", hint="kernel = weight_ih.T (the gate order is the same)")
     expect_close(rec, wh.T, f"recurrent_kernel {what}", hint="recurrent_kernel = weight_hh.T")
-    expect_close(bias, bi + bh, f"bias {what}", likely=_q5_variants(wi, wh, bi, bh))
+    expect_close(bias, bi + bh, f"bias {what}", likely=expected_value("_q5_variants", wi, wh, bi, bh))
 
 
 @check("q5", "three arrays of Keras' shapes")
@@ -354,9 +231,8 @@ def _(torch_lstm_to_keras):
     got = torch_lstm_to_keras(*_q5_weights(3, 2, seed=0))
     if not isinstance(got, (list, tuple)) or len(got) != 3:
         fail(f"expected a list [kernel, recurrent_kernel, bias], got {type(got).__name__}")
-    for a, name, shape in zip(got, ("kernel", "recurrent_kernel", "bias"), ((3, 8), (2, 8), (8,))):
-        expect_shape(to_numpy(a, name), shape, f"{name} for E=3, H=2",
-                     hint="transpose: PyTorch stores (4H, E) rows, Keras (E, 4H) columns")
+    _q5_shapes(*(to_numpy(a, n) for a, n in zip(got, ("kernel", "recurrent_kernel", "bias"))), 3, 2,
+               "for E=3, H=2")
 
 
 @check("q5", "E=3, H=2 against the layout table")

@@ -22,26 +22,6 @@ def _q1_pad(rows, pad, T=None):
     return out
 
 
-def _q1_variants(targets, bos, eos, pad):
-    """(dec_in, dec_out) pairs of the common mistakes, keyed by the likely cause."""
-    t = [list(map(int, r)) for r in targets]
-    T = 1 + max(len(r) for r in t)
-    out = _q1_pad([[*r, eos] for r in t], pad)
-    return {
-        "the decoder input is not shifted (seed 002's bug): it must start with <bos> and end one token before "
-        "the target, or the decoder learns to copy its input": (_q1_pad([[*r, eos] for r in t], pad), out),
-        "the decoder input is the target itself, without <bos> (seed 002's bug: the decoder learns to copy)":
-            (_q1_pad(t, pad, T), out),
-        "the target has no <eos>: the model never learns to stop": (_q1_pad([[bos, *r] for r in t], pad),
-                                                                     _q1_pad(t, pad, T)),
-        "the target starts with <bos> too: it is the input shifted left, y_1 .. y_n <eos>":
-            (_q1_pad([[bos, *r] for r in t], pad), _q1_pad([[bos, *r, eos] for r in t], pad)[:, :T]),
-        "padded on the left: pad on the right, after the tokens": (
-            np.array([[pad] * (T - 1 - len(r)) + [bos, *r] for r in t], dtype=np.int64).reshape(len(t), T),
-            np.array([[pad] * (T - 1 - len(r)) + [*r, eos] for r in t], dtype=np.int64).reshape(len(t), T)),
-    }
-
-
 def _q1_expect(teacher_forcing_batch, targets, bos, eos, pad, what):
     from llmbook.data.batching import teacher_forcing
     given = [list(r) if isinstance(r, list) else np.array(r) for r in targets]
@@ -50,7 +30,7 @@ def _q1_expect(teacher_forcing_batch, targets, bos, eos, pad, what):
         fail(f"{what}: expected a pair (dec_in, dec_out), got {type(got).__name__}")
     dec_in, dec_out = (to_numpy(a, n) for a, n in zip(got, ("dec_in", "dec_out")))
     want_in, want_out = teacher_forcing([list(map(int, r)) for r in targets], bos, eos, pad)
-    for cause, (vi, vo) in _q1_variants(targets, bos, eos, pad).items():
+    for cause, (vi, vo) in expected_value("_q1_variants", targets, bos, eos, pad).items():
         if (dec_in.shape == vi.shape and dec_out.shape == vo.shape and np.array_equal(dec_in, vi)
                 and np.array_equal(dec_out, vo)) and not (np.array_equal(vi, want_in) and np.array_equal(vo, want_out)):
             fail(f"{what}: {cause}")
@@ -77,27 +57,6 @@ def _(teacher_forcing_batch):
 question("q2", answer="masked_cross_entropy", points=2, needs=("torch",))
 
 
-def _q2_variants(logits, targets, pad):
-    z = np.asarray(to_numpy(logits), dtype=np.float64)
-    y = np.asarray(to_numpy(targets))
-    logp = z - z.max(-1, keepdims=True)
-    logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
-    nll = -np.take_along_axis(logp, y[..., None], -1)[..., 0]                  # (B, T)
-    raw = -np.take_along_axis(z, y[..., None], -1)[..., 0]
-    m = (y != pad).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "the padding is not masked: average over the real tokens only (targets != pad_id)": nll.mean(),
-            "summed over the batch's real tokens: divide by their number (a mean, not a sum)": (nll * m).sum(),
-            "divided by all B*T positions: divide by the number of real tokens": (nll * m).sum() / m.size,
-            "divided by the batch size B: divide by the number of real tokens": (nll * m).sum() / m.shape[0],
-            "a mean of per-sentence means: the loss is the mean over all real tokens of the batch":
-                np.mean((nll * m).sum(1) / m.sum(1)),
-            "no log_softmax: the loss is -log softmax(z) at the target, not -z": (raw * m).sum() / m.sum(),
-            "the mask is inverted: keep targets != pad_id": (nll * (1 - m)).sum() / (1 - m).sum(),
-        }
-
-
 def _q2_tensors(B, T, V, seed, pad=0, dtype="float32"):
     """Random logits (B, T, V) and right-padded targets (B, T) with at least one real token per row."""
     import torch
@@ -120,9 +79,9 @@ def _q2_expect(masked_cross_entropy, logits, targets, pad, what):
     expect_type(got, torch.Tensor, "a torch.Tensor", hint="build the loss with torch operations")
     if got.ndim != 0:
         fail(f"expected the loss {what} as a 0-dimensional tensor, got shape {tuple(got.shape)}")
-    V = logits.shape[-1]
-    want = torch.nn.functional.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), ignore_index=pad)
-    expect_close(got.detach(), want, f"the loss {what}", rtol=1e-5, atol=1e-6, likely=_q2_variants(logits, targets, pad))
+    want = expected_value("_q2_loss", logits, targets, pad)
+    expect_close(got.detach(), want, f"the loss {what}", rtol=1e-5, atol=1e-6,
+                 likely=expected_value("_q2_variants", logits, targets, pad))
 
 
 @check("q2", "the tiny case: ln 2")
@@ -185,18 +144,6 @@ def _q3_decoder(V, starts, lengths, eos, seed, nested=False):
     return step, state, expected, calls
 
 
-def _q3_variants(expected, lengths, max_len):
-    """Outputs of the common mistakes, keyed by the likely cause."""
-    cut = [r[:max_len] for r in expected]
-    shortest = min(min(L + 1, max_len) for L in lengths)
-    return {
-        "<eos> is included: return the tokens before it": [r + [EOS] if L < max_len else r
-                                                            for r, L in zip(cut, lengths)],
-        "decoding stopped when the first row produced <eos>: stop when every row has":
-            [r[:shortest] for r in cut],
-    }
-
-
 def _q3_expect(greedy_decode_tf, starts, lengths, max_len, what, V=12, seed=0, nested=False):
     step, state, expected, calls = _q3_decoder(V, starts, lengths, EOS, seed, nested)
     got = greedy_decode_tf(step, state, len(starts), BOS, EOS, max_len)
@@ -213,7 +160,7 @@ def _q3_expect(greedy_decode_tf, starts, lengths, max_len, what, V=12, seed=0, n
             fail(f"{what}: step was called {calls['n']} times; every row had ended after "
                  f"{min(max(lengths) + 1, max_len)}: stop as soon as every row has produced <eos>")
         return
-    for cause, value in _q3_variants(expected, lengths, max_len).items():
+    for cause, value in expected_value("_q3_variants", expected, lengths, max_len).items():
         if got == value:
             fail(f"{what}: {cause}")
     if any(r[:1] == [BOS] for r in got):
@@ -238,23 +185,6 @@ def _(greedy_decode_tf):
 question("q4", answer="beam_step", points=2)
 
 
-def _q4_reference(beam_logp, log_probs, k, mistake=""):
-    b = np.asarray(beam_logp, dtype=np.float64)
-    lp = np.asarray(log_probs, dtype=np.float64)
-    V = lp.shape[1]
-    if mistake == "per-beam":                                     # the best token of each beam
-        tok = np.argmax(lp, axis=1)
-        cand = b + lp[np.arange(len(b)), tok]
-        order = np.lexsort((np.arange(len(b)), -cand))[:k]
-        return order, tok[order], cand[order]
-    cand = (lp if mistake == "no-prefix" else b[:, None] + lp).reshape(-1)
-    order = np.lexsort((np.arange(cand.size), cand if mistake == "ascending" else -cand))[:k]
-    if mistake == "unravel":
-        return order % k, order // k, (b[:, None] + lp).reshape(-1)[order]
-    scores = (b[:, None] + lp).reshape(-1)[order]
-    return order // V, order % V, scores
-
-
 _Q4_CAUSES = {
     "no-prefix": "the beams' own log-probabilities are ignored: a candidate's score is beam_logp[j] + log_probs[j, v]",
     "per-beam": "only one candidate per beam: keep the k best of all k V candidates, several may share a beam",
@@ -270,9 +200,13 @@ def _q4_expect(beam_step, beam_logp, log_probs, k, what):
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         fail(f"{what}: expected a triple (parents, tokens, scores), got {type(got).__name__}")
     parents, tokens, scores = (to_numpy(a, n).reshape(-1) for a, n in zip(got, ("parents", "tokens", "scores")))
-    want = _q4_reference(beam_logp, log_probs, k)
+    want = expected_value("_q4_reference", beam_logp, log_probs, k)
+    if (parents.shape == tokens.shape == scores.shape == (k,) and not np.allclose(scores, want[2])
+            and sorted(zip(parents.tolist(), tokens.tolist())) == sorted(zip(want[0].tolist(), want[1].tolist()))):
+        fail(f"{what}: the right k candidates in the wrong order: sort them best first (np.argpartition does not "
+             f"sort; np.argsort of -score does)")
     for mistake, cause in _Q4_CAUSES.items():
-        v = _q4_reference(beam_logp, log_probs, k, mistake)
+        v = expected_value("_q4_reference", beam_logp, log_probs, k, mistake)
         same = all(a.shape == b.shape and np.allclose(a, b) for a, b in zip((parents, tokens, scores), v))
         differs = not all(np.allclose(a, b) for a, b in zip(v, want))
         if same and differs:
@@ -297,23 +231,20 @@ def _(beam_step):
 question("q5", answer="best_hypothesis", points=1)
 
 
-def _q5_score(logps, lengths, alpha):
-    return np.asarray(logps, dtype=np.float64) / np.power(np.asarray(lengths, dtype=np.float64), alpha)
-
-
 _Q5_MISTAKES = {
     "the score was multiplied by L**alpha: divide log P by L**alpha":
         lambda lp, L, a: int(np.argmax(np.asarray(lp) * np.power(np.asarray(L, dtype=np.float64), a))),
-    "alpha is ignored (always the mean per token, alpha = 1)": lambda lp, L, a: int(np.argmax(_q5_score(lp, L, 1.0))),
+    "alpha is ignored (always the mean per token, alpha = 1)":
+        lambda lp, L, a: int(np.argmax(expected_value("_q5_score", lp, L, 1.0))),
     "alpha is ignored (always the raw log-probability, alpha = 0)": lambda lp, L, a: int(np.argmax(lp)),
     "the lowest score was chosen: the best hypothesis has the highest (least negative) score":
-        lambda lp, L, a: int(np.argmin(_q5_score(lp, L, a))),
+        lambda lp, L, a: int(np.argmin(expected_value("_q5_score", lp, L, a))),
     "the last of equal scores was chosen: return the lowest index":
-        lambda lp, L, a: int(len(lp) - 1 - np.argmax(_q5_score(lp, L, a)[::-1])),
+        lambda lp, L, a: int(len(lp) - 1 - np.argmax(expected_value("_q5_score", lp, L, a)[::-1])),
 }
 # cases on which each mistake gives its own pattern of answers
 _Q5_DIAGNOSIS = [([-2.0, -3.0], [2, 6], 0.0), ([-2.0, -3.0], [2, 6], 1.0), ([-1.0, -2.0, -2.0, -1.0], [1, 2, 2, 1], 1.0),
-                 ([-4.0, -5.0, -9.0], [2, 4, 12], 0.5), ([-3.0, -2.0], [1, 4], 1.0)]
+                 ([-4.0, -5.0, -9.0], [2, 4, 12], 0.5), ([-3.0, -2.0], [1, 4], 1.0), ([-3.0, -1.0], [4, 1], 1.0)]
 
 
 def _q5_cause(best_hypothesis):
@@ -330,7 +261,7 @@ def _q5_expect(best_hypothesis, logps, lengths, alpha, what):
     got = best_hypothesis(list(logps), list(lengths), alpha)
     if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
         fail(f"{what}: expected an int index, got {type(got).__name__} {got!r}")
-    want = int(np.argmax(_q5_score(logps, lengths, alpha)))
+    want = int(np.argmax(expected_value("_q5_score", logps, lengths, alpha)))
     if int(got) != want:
         cause = _q5_cause(best_hypothesis)
         fail(f"{what}: expected index {want}, got {int(got)}" + (f" — {cause}" if cause else ""))

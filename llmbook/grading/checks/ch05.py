@@ -48,31 +48,13 @@ def _random_mask(B, S, rng, left=False):
 question("q1", answer="masked_softmax", points=1)
 
 
-def _q1_variants(scores, mask):
-    """Weights of the common mistakes, keyed by the likely cause."""
-    e, m = np.asarray(scores, dtype=np.float64), np.asarray(mask, dtype=bool)
-    return {
-        "exp overflowed: subtract each row's max before np.exp (the softmax is unchanged by a shift)":
-            _naive_softmax(_masked(e, m)),
-        "the mask is ignored: set the scores of padded positions (mask False) to -inf before the softmax":
-            _softmax(e),
-        "the padded scores were set to 0, not -inf: exp(0) = 1 still gives padding weight":
-            _softmax(np.where(m, e, 0.0)),
-        "the weights were zeroed after the softmax, so the rows no longer sum to 1: mask the scores with -inf "
-        "before it": _softmax(e) * m,
-        "the mask is inverted: it is True on real tokens, which keep their scores": _softmax(_masked(e, ~m)),
-        "the softmax runs over the wrong axis: normalise each row over the source positions (axis=-1)":
-            _softmax(_masked(e, m), axis=0),
-    }
-
-
 def _q1_expect(masked_softmax, scores, mask, what):
     scores, mask = np.array(scores, dtype=np.float64), np.array(mask, dtype=bool)
     given = scores.copy()
     with hints_on_error({"boolean index": "mask is a (B, S) boolean array: np.where(mask, scores, -np.inf)"}):
         got = to_numpy(masked_softmax(given, mask.copy()), f"the weights {what}")
-    want = _softmax(_masked(scores, mask))
-    expect_close(got, want, f"the weights {what}", likely=_q1_variants(scores, mask),
+    want = expected_value("_q1_weights", scores, mask)
+    expect_close(got, want, f"the weights {what}", likely=expected_value("_q1_variants", scores, mask),
                  hint="softmax of each row over its real positions; 0 on padding")
     if np.any(got[~mask] != 0):
         fail(f"the weights {what} on padded positions should be exactly 0, got up to {np.abs(got[~mask]).max():.3g}: "
@@ -154,26 +136,6 @@ def _(attend):
 question("q3", answer="additive_scores", points=2, needs=("torch",))
 
 
-def _q3_variants(q, K, Wq, Wk, v):
-    """Scores of the common mistakes (float64), keyed by the likely cause."""
-    B, S = K.shape[:2]
-    pq, pk = q @ Wq.T, K @ Wk.T                                           # (B, A), (B, S, A)
-    h = pq[:, None, :] + pk                                               # (B, S, A)
-    out = {
-        "tanh is missing: e_s = v^T tanh(W_q q + W_k k_s)": h @ v,
-        "summed over the A attention units: project with v (a dot product with v), not a plain sum":
-            np.tanh(h).sum(-1),
-        "tanh is applied after v: it goes inside, v^T tanh(W_q q + W_k k_s)": np.tanh(h @ v),
-    }
-    if Wq.shape[0] == Wq.shape[1] and Wk.shape[0] == Wk.shape[1]:
-        out["W_q and W_k are used transposed: W_q q for a batch of rows is query @ W_q.T (and keys @ W_k.T)"] = \
-            np.tanh((q @ Wq)[:, None, :] + K @ Wk) @ v
-    if B == S:
-        out["W_q q was broadcast along the wrong axis: add it as (B, 1, A) to W_k k (B, S, A), "
-            "W_q q.unsqueeze(1)"] = np.tanh(pq[None, :, :] + pk) @ v
-    return out
-
-
 def _q3_inputs(B, S, Hq, Hk, A, seed, dtype="float32"):
     import torch
     rng = np.random.default_rng(seed)
@@ -194,10 +156,10 @@ def _q3_expect(additive_scores, inputs, what):
     expect_dtype(got, str(inputs[0].dtype).replace("torch.", ""), f"the scores {what}",
                  hint="keep the inputs' dtype: no .float() or float32 constants")
     q, K, Wq, Wk, v = (x.double().numpy() for x in inputs)
-    want = np.tanh((q @ Wq.T)[:, None, :] + K @ Wk.T) @ v
+    want = expected_value("_q3_scores", q, K, Wq, Wk, v)
     # float32 inputs: the scores, sums of A terms of size <= |v_a|, are exact to about 1e-6 relative
     tol = dict(rtol=1e-4, atol=1e-5) if inputs[0].dtype == torch.float32 else dict(rtol=1e-9, atol=1e-10)
-    expect_close(got.detach(), want, f"the scores {what}", likely=_q3_variants(q, K, Wq, Wk, v),
+    expect_close(got.detach(), want, f"the scores {what}", likely=expected_value("_q3_variants", q, K, Wq, Wk, v),
                  hint="e_s = v^T tanh(W_q q + W_k k_s)", **tol)
 
 
@@ -279,28 +241,11 @@ def _(general_attention_tf):
 question("q5", answer="strongest_source", points=1)
 
 
-def _q5_variants(w, m):
-    """Answers of the common mistakes, keyed by the likely cause."""
-    real = np.flatnonzero(m)
-    masked = _masked(w, m)
-    last = w.shape[1] - 1 - np.argmax(masked[:, ::-1], axis=1)
-    return {
-        "the mask is ignored: a padded column can never be the answer": np.argmax(w, axis=1),
-        "the positions are counted among the real tokens only: return indices into all S columns "
-        "(e.g. np.where(mask, weights, -np.inf).argmax(1))": np.argmax(w[:, m], axis=1),
-        "the argmax runs over the wrong axis: one answer per target row, over the source positions (axis=1)":
-            np.argmax(masked, axis=0),
-        "the largest weights came back, not their positions: use argmax": masked.max(1),
-        "the weakest position was chosen: take the largest weight": real[np.argmin(w[:, m], axis=1)],
-        "ties went to the last position: among equal weights return the lowest s": last,
-    }
-
-
 def _q5_expect(strongest_source, weights, mask, what):
     w, m = np.array(weights, dtype=np.float64), np.array(mask, dtype=bool)
     got = to_numpy(strongest_source(w.copy(), m.copy()), f"the positions {what}")
-    want = np.argmax(_masked(w, m), axis=1)
-    expect_close(got, want, f"the positions {what}", likely=_q5_variants(w, m), rtol=0, atol=0,
+    want = expected_value("_q5_positions", w, m)
+    expect_close(got, want, f"the positions {what}", likely=expected_value("_q5_variants", w, m), rtol=0, atol=0,
                  hint="for each row, the real column with the largest weight, the lowest on ties")
     if not np.issubdtype(got.dtype, np.integer):
         fail(f"the positions {what} should be an integer array (indices), got {got.dtype}")
@@ -310,6 +255,12 @@ def _q5_expect(strongest_source, weights, mask, what):
 def _(strongest_source):
     _q5_expect(strongest_source, [[0.7, 0.2, 0.1, 0.0], [0.1, 0.3, 0.2, 0.4], [0.2, 0.5, 0.3, 0.0]],
                [True, True, True, False], "for the example")
+
+
+@check("q5", "zero weight on every real token: padding still never wins")
+def _(strongest_source):
+    _q5_expect(strongest_source, [[1.0, 0.0, 0.0], [0.5, 0.0, 0.5]], [False, True, True],
+               "when all the weight is on padding")
 
 
 @check("q5", "a diagonal alignment without padding")

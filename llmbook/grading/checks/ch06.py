@@ -12,22 +12,6 @@ from llmbook.grading.spec import check, question
 question("q1", answer="positional_encoding", points=1)
 
 
-def _q1_table(max_len, d_model, mistake=""):
-    """The encoding, or what a program with `mistake` returns."""
-    pos = np.arange(max_len, dtype=np.float64)[:, None]                  # (L, 1)
-    j = np.arange(d_model)                                               # (D,)
-    two_i = {"i": j // 2, "j": j}.get(mistake, j // 2 * 2)
-    angle = pos * np.power(10000.0, (two_i if mistake != "positive" else -two_i) / -d_model)
-    if mistake == "halves":                                              # [sin ... sin, cos ... cos]
-        half = (d_model + 1) // 2
-        freq = np.power(10000.0, -2 * np.arange(half) / d_model)
-        return np.concatenate([np.sin(pos * freq), np.cos(pos * freq)[:, :d_model - half]], axis=1)
-    even = j % 2 == 0
-    if mistake == "swapped":
-        even = ~even
-    return np.where(even, np.sin(angle), np.cos(angle))
-
-
 _Q1_CAUSES = {
     "swapped": "sine and cosine are swapped: sin on the even dimensions 2i, cos on the odd ones 2i+1",
     "i": "the exponent is i/D: dimension pair i uses 10000^(2i/D), so dimensions 2i and 2i+1 share "
@@ -45,11 +29,11 @@ def _q1_expect(positional_encoding, max_len, d_model, what):
     with hints_on_error(hints):
         got = positional_encoding(max_len, d_model)
     got = to_numpy(got, f"the encoding {what}")
-    want = _q1_table(max_len, d_model)
+    want = expected_value("_q1_table", max_len, d_model)
     expect_shape(got, want.shape, f"the encoding {what}", hint="one row per position, one column per dimension")
     if not np.issubdtype(got.dtype, np.floating):
         fail(f"the encoding {what} should be a float array, got {got.dtype}")
-    likely = {cause: _q1_table(max_len, d_model, m) for m, cause in _Q1_CAUSES.items()}
+    likely = {cause: expected_value("_q1_table", max_len, d_model, m) for m, cause in _Q1_CAUSES.items()}
     expect_close(got, want, f"the encoding {what}", rtol=1e-5, atol=1e-5, likely=likely,
                  hint="PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(p / 10000^(2i/D))")
 
@@ -67,34 +51,13 @@ def _(positional_encoding):
 question("q2", answer="decoder_self_attention_mask", points=1)
 
 
-def _q2_variants(ids, pad):
-    """Masks of the common mistakes, keyed by the likely cause."""
-    ids = np.asarray(ids)
-    B, T = ids.shape
-    low = np.tril(np.ones((T, T), dtype=bool))[None]                     # (1, T, T)
-    key = (ids != pad)[:, None, :]                                       # (B, 1, T)
-    query = (ids != pad)[:, :, None]                                     # (B, T, 1)
-    return {
-        "the future is allowed and the past blocked: query i attends keys j <= i (a lower triangle, np.tril)":
-            np.broadcast_to(low.transpose(0, 2, 1), (B, T, T)) & key,
-        "the diagonal is blocked: a position may attend to itself (j <= i, not j < i)":
-            np.broadcast_to(np.tril(np.ones((T, T), dtype=bool), -1)[None], (B, T, T)) & key,
-        "the mask is inverted: True where attending is allowed": ~(low & key),
-        "padded query rows are all False, so their softmax is 0/0 = NaN: mask only the keys, mask[b, i, j] "
-        "depends on ids[b, j], not on ids[b, i]": low & key & query,       # = low & query for right padding
-        "the padding is ignored: keys equal to pad_id must be False": np.broadcast_to(low, (B, T, T)),
-        "the causal part is missing: query i must not see keys j > i": np.broadcast_to(key, (B, T, T)),
-        "the two masks are combined with `or`: both conditions must hold (`&`)": low | key,
-    }
-
-
 def _q2_expect(decoder_self_attention_mask, ids, pad, what):
     ids = np.asarray(ids, dtype=np.int64)
     got = to_numpy(decoder_self_attention_mask(ids.copy(), pad), f"the mask {what}")
-    want = np.tril(np.ones((ids.shape[1],) * 2, dtype=bool))[None] & (ids != pad)[:, None, :]
+    want = expected_value("_q2_mask", ids, pad)
     expect_shape(got, want.shape, f"the mask {what}", hint="(B, T, T): one (T, T) mask per sequence, "
                  "no head axis")
-    expect_close(got, want, f"the mask {what}", likely=_q2_variants(ids, pad),
+    expect_close(got, want, f"the mask {what}", likely=expected_value("_q2_variants", ids, pad),
                  hint="mask[b, i, j] = (j <= i) and ids[b, j] != pad_id")
     if got.dtype != bool:
         fail(f"the mask {what} should be a boolean array (True = may attend), got {got.dtype}")
@@ -111,37 +74,6 @@ def _(decoder_self_attention_mask):
 
 
 question("q3", answer="scaled_dot_product_attention", points=2, needs=("torch",))
-
-
-def _q3_softmax(s, axis):
-    with np.errstate(invalid="ignore"):
-        e = np.exp(s - np.max(s, axis=axis, keepdims=True))
-        return e / e.sum(axis=axis, keepdims=True)
-
-
-def _q3_variants(q, k, v, mask):
-    """(output, weights) of the common mistakes, keyed by the likely cause."""
-    q, k, v = (np.asarray(to_numpy(a), dtype=np.float64) for a in (q, k, v))
-    raw = q @ np.swapaxes(k, -1, -2)                                     # (B, h, T, S)
-    d = q.shape[-1]
-    m = None if mask is None else np.broadcast_to(to_numpy(mask), raw.shape)
-    blocked = lambda s: s if m is None else np.where(m, s, -np.inf)      # noqa: E731
-    out = {}
-
-    def add(cause, w):
-        out[cause] = (w @ v, w)
-    add("no scaling: divide the scores by sqrt(d_k)", _q3_softmax(blocked(raw), -1))
-    add("scaled by d_k: divide the scores by sqrt(d_k), not d_k", _q3_softmax(blocked(raw / d), -1))
-    add("the softmax runs over the queries (dim -2): it runs over the keys, dim=-1, so each row sums to 1",
-        _q3_softmax(blocked(raw / np.sqrt(d)), -2))
-    if m is not None:
-        add("the mask is inverted: True means may attend, so fill the scores where the mask is False",
-            _q3_softmax(np.where(m, -np.inf, raw / np.sqrt(d)), -1))
-        add("blocked scores were set to 0, not -inf: exp(0) = 1 still gives them weight",
-            _q3_softmax(np.where(m, raw / np.sqrt(d), 0.0), -1))
-        add("the weights were masked after the softmax, so rows no longer sum to 1: mask the scores before it",
-            _q3_softmax(raw / np.sqrt(d), -1) * m)
-    return out
 
 
 def _q3_tensors(B, h, T, S, d_k, d_v, seed, mask="none", dtype="float64"):
@@ -174,7 +106,7 @@ def _q3_expect(scaled_dot_product_attention, q, k, v, mask, what):
     for x, name in ((out, "output"), (weights, "weights")):
         expect_type(x, torch.Tensor, f"the {name} as a torch.Tensor", hint="build them with torch operations")
     want_out, want_w = course(q, k, v, mask)
-    variants = _q3_variants(q, k, v, mask)
+    variants = expected_value("_q3_variants", q, k, v, mask)
     expect_close(weights.detach(), want_w, f"the weights {what}", likely={c: w for c, (_, w) in variants.items()},
                  hint="softmax over the keys (dim=-1) of q k^T / sqrt(d_k), blocked keys at -inf")
     expect_close(out.detach(), want_out, f"the output {what}", likely={c: o for c, (o, _) in variants.items()},
@@ -202,32 +134,6 @@ def _(scaled_dot_product_attention):
 question("q4", answer="multi_head_self_attention_tf", points=2, limit=20, needs=("tensorflow",))
 
 
-def _q4_reference(x, h, split="ok", merge="ok", scale="d_k"):
-    """NumPy multi-head self-attention without projections, or a common mistake of it."""
-    x = np.asarray(x, dtype=np.float64)
-    B, T, D = x.shape
-    d_k = D // h
-    heads = x.reshape(B, h, T, d_k) if split == "reshape" else x.reshape(B, T, h, d_k).transpose(0, 2, 1, 3)
-    s = heads @ heads.transpose(0, 1, 3, 2) / np.sqrt(D if scale == "D" else d_k)
-    w = np.exp(s - s.max(-1, keepdims=True))
-    out = (w / w.sum(-1, keepdims=True)) @ heads                         # (B, h, T, d_k)
-    return out.reshape(B, T, D) if merge == "reshape" else out.transpose(0, 2, 1, 3).reshape(B, T, D)
-
-
-def _q4_variants(x, h):
-    return {
-        "split and merge by reshape alone: a reshape to (B, h, T, d_k) mixes positions across heads; reshape to "
-        "(B, T, h, d_k), then transpose": _q4_reference(x, h, "reshape", "reshape"),
-        "the split is a reshape without a transpose: reshape to (B, T, h, d_k), then transpose to (B, h, T, d_k)":
-            _q4_reference(x, h, split="reshape"),
-        "the merge is a reshape without a transpose: transpose (B, h, T, d_k) back to (B, T, h, d_k), then "
-        "reshape to (B, T, D)": _q4_reference(x, h, merge="reshape"),
-        "the scores are divided by sqrt(D): each head divides by sqrt(d_k), d_k = D / h":
-            _q4_reference(x, h, scale="D"),
-        "num_heads is ignored: one attention over the whole width": _q4_reference(x, 1),
-    }
-
-
 def _q4_input(B, T, D, seed, dtype="float64"):
     import tensorflow as tf
     rng = np.random.default_rng(seed)
@@ -243,8 +149,8 @@ def _q4_expect(multi_head_self_attention_tf, x, h, what, rtol=1e-6, atol=1e-8):
     B, T, D = x.shape
     expect_shape(got, (B, T, D), f"the result {what}", hint="merge the heads back to (B, T, D)")
     expect_dtype(got, x.dtype.name, f"the result {what}", hint="keep the dtype of x")
-    expect_close(got, _q4_reference(x.numpy(), h), f"the result {what}", rtol=rtol, atol=atol,
-                 likely=_q4_variants(x.numpy(), h),
+    expect_close(got, expected_value("_q4_reference", x.numpy(), h), f"the result {what}", rtol=rtol, atol=atol,
+                 likely=expected_value("_q4_variants", x.numpy(), h),
                  hint="per head: softmax(X_n X_n^T / sqrt(d_k)) X_n with X_n = heads[:, n] (B, T, d_k)")
 
 
@@ -263,26 +169,6 @@ def _(multi_head_self_attention_tf):
 question("q5", answer="label_smoothed_cross_entropy", points=2, needs=("torch",))
 
 
-def _q5_variants(logits, targets, eps):
-    """Losses of the common mistakes, keyed by the likely cause."""
-    z = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(targets)
-    N, V = z.shape
-    s = z - z.max(1, keepdims=True)
-    logp = s - np.log(np.exp(s).sum(1, keepdims=True))
-    nll, total = -logp[np.arange(N), y], -logp.sum(1)
-    return _q5_merged({
-        "eps / (V - 1) on the other classes only: the uniform part eps / V covers all V classes, the true one "
-        "included (as torch's label_smoothing)": np.mean((1 - eps) * nll + eps / (V - 1) * (total - nll)),
-        "the true class keeps weight 1: q = (1 - eps) one-hot + eps / V, so -log p_y is multiplied by (1 - eps)":
-            np.mean(nll + eps * total / V),
-        "eps is ignored: this is the plain cross-entropy": np.mean(nll),
-        "the smoothing term is not divided by V: it is eps / V times the sum over classes, eps times their mean":
-            np.mean((1 - eps) * nll + eps * total),
-        "summed over the rows: the loss is the mean over the N rows": np.sum((1 - eps) * nll + eps * total / V),
-    })
-
-
 def _q5_merged(variants):
     """Causes whose losses coincide on this case (e.g. V = 2, equal logits) joined into one, so none is blamed alone."""
     merged = {}
@@ -295,13 +181,6 @@ def _q5_merged(variants):
     return merged
 
 
-def _q5_reference(logits, targets, eps):
-    import torch
-    return float(torch.nn.functional.cross_entropy(torch.as_tensor(np.asarray(logits, dtype=np.float64)),
-                                                   torch.as_tensor(np.asarray(targets, dtype=np.int64)),
-                                                   label_smoothing=float(eps)))
-
-
 def _q5_expect(label_smoothed_cross_entropy, logits, targets, eps, what):
     logits, targets = np.array(logits, dtype=np.float64), np.array(targets, dtype=np.int64)
     with hints_on_error({"index": "pick -log p_y with logp[np.arange(N), targets]"}):
@@ -310,8 +189,8 @@ def _q5_expect(label_smoothed_cross_entropy, logits, targets, eps, what):
     value = expect_scalar(got, f"the loss {what}")
     if not np.isfinite(value):
         fail(f"the loss {what} is {value}: exp overflowed — subtract each row's max before exp (log-sum-exp)")
-    expect_close(value, _q5_reference(logits, targets, eps), f"the loss {what}", rtol=1e-6, atol=1e-8,
-                 likely=_q5_variants(logits, targets, eps),
+    expect_close(value, expected_value("_q5_reference", logits, targets, eps), f"the loss {what}", rtol=1e-6, atol=1e-8,
+                 likely=expected_value("_q5_variants", logits, targets, eps),
                  hint="(1 - eps) (-log p_y) + eps / V sum_v (-log p_v), averaged over the rows")
     expect_close(given, logits, "the logits after the call", hint="do not modify the logits in place")
 
