@@ -3,7 +3,8 @@
 #   1. .venv-colab (idempotent; rebuilt when colab-versions.txt, pyproject.toml or constraints.txt change):
 #      the Colab versions + the project's torch + llmbook (editable) + the test tools, where the
 #      project's pins (constraints.txt) apply only to packages Colab does not ship itself
-#   2. the unit tests of the TensorFlow layers, the attention modules and the widgets, in .venv-colab
+#   2. the unit tests of the TensorFlow layers, the attention modules, the widgets and the grading
+#      (checks, messages, solutions and wrong answers of every set; not the sandboxed batch), in .venv-colab
 #   3. three chapter pages executed top to bottom in .venv-colab (into a temporary folder, not the
 #      committed twins); each page's parity cells must print what the committed twin prints
 # Run from anywhere: bash tools/test_colab.sh  (make test runs it after the main pytest)
@@ -56,7 +57,7 @@ EOF
 t0=$SECONDS
 PYTHONPATH=$PWD $PY -m pytest -q -p no:cacheprovider -o addopts="" -W ignore::DeprecationWarning \
     tests/test_tf_rank4.py tests/test_widgets.py tests/test_colab_note.py tests/test_attention.py \
-    tests/test_transformer.py
+    tests/test_transformer.py tests/test_grading.py tests/test_grading_sets.py
 echo "test_colab: unit tests in $((SECONDS - t0)) s"
 
 # 3. three pages executed top to bottom under the Colab versions
