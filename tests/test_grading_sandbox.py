@@ -1,8 +1,8 @@
 """The batch grader against hostile submissions: each attack of issue 14 gains nothing and breaks nothing.
 
 One batch (module fixture, graded once) holds honest submissions (alice and zoe solved, bob the
-untouched stub, carol with crashing cells and endless loops) and one submission per attack. An attack
-on the stub must score what the stub scores (0); an attack on a solved notebook (crashes, kills, endless
+untouched stub, carol with crashing cells and endless loops, dan with one wrong choice) and one
+submission per attack (20 in all). An attack on the stub must score what the stub scores (0); an attack on a solved notebook (crashes, kills, endless
 loops inside one answer) must cost that one question only; the honest submissions graded after the
 attacks keep their full marks, the hidden checks and the files outside the submission stay intact.
 """
@@ -112,6 +112,10 @@ KILL_IN_ANSWER = ("def temperature_probs(logits, T):\n    import os, signal\n"
                   "    os.kill(os.getppid(), signal.SIGKILL)\n    os.killpg(0, signal.SIGKILL)")
 LOOP_IN_ANSWER = ("def perplexity(probs):\n    while True:\n        try:\n            pass\n"
                   "        except BaseException:\n            pass")
+MEMORY_IN_ANSWER = "def perplexity(probs):\n    hoard = bytearray(20 << 30)\n    return 1.0"
+HUGE_FILE = ("with open('big.bin', 'wb') as f:\n    for _ in range(1024):\n"
+             "        f.write(bytes(1 << 20))")
+SYSTEM_EXIT_IN_ANSWER = "def temperature_probs(logits, T):\n    raise SystemExit(0)"
 
 
 def _outside(victim: Path) -> str:
@@ -156,6 +160,11 @@ def _batch(tmp: Path) -> dict:
         "h10_write_outside": (_with(_with(stub, "import llmbook_no_such_module"), _outside(victim)), ZERO),
         "h11_read_env": (_with(stub, ENV, after="answer_q5"), ZERO),
         "h12_endless_loop": (_replace(solved, "def perplexity", LOOP_IN_ANSWER), {**FULL, "q1": 0}),
+        "h13_memory_hog": (_replace(solved, "def perplexity", MEMORY_IN_ANSWER), {**FULL, "q1": 0}),
+        "h14_huge_file": (_with(solved, HUGE_FILE), FULL),
+        "h15_system_exit_in_answer": (_replace(solved, "def temperature_probs", SYSTEM_EXIT_IN_ANSWER),
+                                      {**FULL, "q6": 0}),
+        "dan": (_with(solved, "answer_q5 = 'A'", after="answer_q5"), {**FULL, "q5": 0}),
         "zoe": (solved, FULL),
     }
     for student, (nb, _) in plan.items():
@@ -194,7 +203,8 @@ def test_the_batch_finishes_and_reports_every_student(batch):
 @pytest.mark.parametrize("student", [
     "alice", "bob", "carol", "h01_forged_line", "h02_patched_result", "h03_read_hidden", "h04_overwrite_hidden",
     "h05_reference_globals", "h06_exit_in_answer", "h07_exit_in_cell", "h08_kill_parent_cell",
-    "h09_kill_parent_answer", "h10_write_outside", "h11_read_env", "h12_endless_loop", "zoe"])
+    "h09_kill_parent_answer", "h10_write_outside", "h11_read_env", "h12_endless_loop", "h13_memory_hog",
+    "h14_huge_file", "h15_system_exit_in_answer", "dan", "zoe"])
 def test_each_submission_scores_what_its_honest_part_deserves(batch, student):
     want = batch["plan"][student][1]
     got = _scores(batch, student)
