@@ -1,10 +1,11 @@
 """The batch grader against hostile submissions: each attack of issue 14 gains nothing and breaks nothing.
 
-One batch (module fixture, graded once) holds honest submissions (alice and zoe solved, bob the
-untouched stub, carol with crashing cells and endless loops, dan with one wrong choice) and one
-submission per attack (20 in all). An attack on the stub must score what the stub scores (0); an attack on a solved notebook (crashes, kills, endless
-loops inside one answer) must cost that one question only; the honest submissions graded after the
-attacks keep their full marks, the hidden checks and the files outside the submission stay intact.
+One batch (module fixture, graded once) holds honest submissions (alice and zoe solved, bob the untouched
+stub, carol with crashing cells and endless loops, dan with one wrong choice) and one submission per
+attack (20 in all). An attack on the stub must score what the stub scores (0); an attack on a solved
+notebook (crashes, kills, endless loops inside one answer) must cost that one question only; the honest
+submissions graded after the attacks keep their full marks, the hidden checks and the files outside the
+submission stay intact.
 """
 from __future__ import annotations
 
