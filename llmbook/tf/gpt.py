@@ -84,6 +84,8 @@ class GPT(keras.Model):
                              "choose d_model = h * d_k")
         self.vocab_size, self.d_model, self.num_heads = vocab_size, d_model, num_heads
         self.num_layers, self.d_k, self.max_len = num_layers, d_model // num_heads, max_len
+        self.hparams = dict(vocab_size=vocab_size, d_model=d_model, num_heads=num_heads,   # constructor arguments
+                            num_layers=num_layers, d_ff=d_ff, max_len=max_len, dropout=dropout)
         init = keras.initializers.RandomNormal(stddev=d_model ** -0.5)     # unit variance after * sqrt(D)
         self.embed = keras.layers.Embedding(vocab_size, d_model, embeddings_initializer=init)
         self.embed.build((None, None))
