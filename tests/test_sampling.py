@@ -113,3 +113,13 @@ def test_clear_errors(framework):
         call(framework, "top_p_filter", x, 1.5)
     with pytest.raises(ValueError, match="temperature"):
         call(framework, "sample", x, temperature=-1.0)
+
+
+def test_table_html_escapes_aligns_and_checks_widths():
+    from llmbook.widgets import table_html
+    out = table_html(["model", "val"], [("GRU <1>", "1.418"), ("GPT", "1,234")], caption="a & b")
+    assert "GRU &lt;1&gt;" in out and "a &amp; b" in out                 # escaped
+    assert out.count("<tr>") == 3                                          # header + 2 rows
+    assert "text-align:right;padding:2px 8px'>1.418" in out              # numbers right-aligned
+    with pytest.raises(ValueError, match="2 cells"):
+        table_html(["model", "val"], [("GRU",)])
