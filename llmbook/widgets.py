@@ -170,3 +170,19 @@ def shaded_heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title
         body.append(f"<tr><th style='text-align:right'>{html.escape(str(label))}</th>{tds}</tr>")
     caption = f"<caption style='text-align:left;font-weight:bold'>{html.escape(title)}</caption>" if title else ""
     return f"{style}<table class='llmbook-hm' style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"
+
+
+def table_html(header: Sequence[str], rows: Sequence[Sequence], caption: str = "") -> str:
+    """A plain HTML table (header row, then one row per sequence of cells, numbers right-aligned)."""
+    if any(len(r) != len(header) for r in rows):
+        raise ValueError(f"every row needs {len(header)} cells, one per header: {list(header)}")
+
+    def cell(v, tag):
+        s = str(v)
+        align = "right" if s.replace(",", "").replace(".", "").replace("-", "").replace("+", "").isdigit() else "left"
+        return f"<{tag} style='text-align:{align};padding:2px 8px'>{html.escape(s)}</{tag}>"
+
+    cap = f"<caption style='text-align:left;font-weight:bold'>{html.escape(caption)}</caption>" if caption else ""
+    head = "".join(cell(h, "th") for h in header)
+    body = "".join("<tr>" + "".join(cell(v, "td") for v in r) + "</tr>" for r in rows)
+    return f"<table style='border-collapse:collapse'>{cap}<tr>{head}</tr>{body}</table>"

@@ -1,0 +1,197 @@
+"""Chapter 7 quality: a decoder-only Transformer (GPT) character LM on chapter 3's held-out plays.
+
+Same data, tokenisation and evaluation as `ch3_quality.py` (character vocabulary of the training
+plays; validation and test scored in windows of 256 characters overlapping by 64, every scored
+character with at least 64 characters of history), at about chapter 3's parameter budget (~355k).
+Training: random windows of `context` characters from the training stream, AdamW, linear warmup then
+cosine decay to a tenth of the peak rate over `steps`, global-norm clipping. The validation loss is
+measured every `eval_every` steps; the checkpoint (llmbook/checkpoints/gpt_char_torch.npz, float16)
+and the results JSON are written whenever it improves; training stops after `patience` evaluations
+without improvement or at the end of the schedule.
+
+    python benchmarks/ch7_quality.py                     # the recipe below (~60 min on one thread)
+    python benchmarks/ch7_quality.py --skip-train        # evaluate the committed checkpoint (~1 min)
+    python benchmarks/ch7_quality.py --pilot 240 --lr 6e-3 --out /tmp/p1   # a 4-minute pilot into a scratch folder
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import llmbook  # noqa: E402
+from llmbook.data import Batches, tokenized_shakespeare  # noqa: E402
+from llmbook.data.batching import next_token_windows  # noqa: E402
+from llmbook.metrics import perplexity  # noqa: E402
+from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from llmbook.torch.gpt import GPT  # noqa: E402
+from llmbook.torch.train import evaluate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CKPT = ROOT / "llmbook" / "checkpoints" / "gpt_char_torch.npz"
+RESULTS = ROOT / "benchmarks" / "results" / "ch7_quality.json"
+CH3 = ROOT / "benchmarks" / "results" / "ch3_quality.json"
+MODEL = dict(d_model=96, num_heads=4, num_layers=3, d_ff=360, max_len=256, dropout=0.0)
+TRAIN = dict(context=256, batch_size=16, lr=6e-3, warmup=200, min_lr_ratio=0.1, weight_decay=0.1,
+             betas=(0.9, 0.99), clip=1.0, steps=20000, eval_every=250, patience=4, seed=0,
+             budget_min=55.0)
+# During training the validation loss is measured on its first VAL_LIMIT windows (a third of the
+# split, to keep evaluations short); the kept checkpoint is then scored on the whole split.
+VAL_LIMIT = 500
+EVAL = dict(length=256, burn_in=64)        # as ch3_quality.py
+
+
+def eval_batches(ids: np.ndarray, limit: int | None = None) -> Batches:
+    """The held-out stream as scored windows (see EVAL); `limit` keeps the first windows only."""
+    x, y = next_token_windows(ids, EVAL["length"], stride=EVAL["length"] - EVAL["burn_in"], burn_in=EVAL["burn_in"])
+    return Batches(x[:limit], y[:limit], 128, shuffle=False)
+
+
+def lr_at(step: int, tr: dict, time_frac: float = 0.0) -> float:
+    """Linear warmup to the peak, then cosine decay to min_lr_ratio * peak at tr['steps'].
+
+    With a wall-clock budget, the decay follows whichever is further along: the steps or the time
+    (`time_frac` = training seconds / budget), so the schedule ends when the budget does.
+    """
+    if step < tr["warmup"]:
+        return tr["lr"] * (step + 1) / tr["warmup"]
+    frac = min(1.0, max(time_frac, (step - tr["warmup"]) / max(1, tr["steps"] - tr["warmup"])))
+    return tr["lr"] * (tr["min_lr_ratio"] + (1 - tr["min_lr_ratio"]) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def optimizer(model: GPT, tr: dict) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases, LayerNorm gains or positions)."""
+    decay = [p for n, p in model.named_parameters() if p.ndim == 2 and not n.startswith("pos")]
+    other = [p for n, p in model.named_parameters() if not (p.ndim == 2 and not n.startswith("pos"))]
+    return torch.optim.AdamW([dict(params=decay, weight_decay=tr["weight_decay"]),
+                              dict(params=other, weight_decay=0.0)], lr=tr["lr"], betas=tr["betas"])
+
+
+def train(corpus, model_cfg: dict, tr: dict, ckpt: Path, out: Path, pilot_s: float | None,
+          val_limit: int | None) -> dict:
+    """Train with the schedule of `tr`, checkpointing on every validation improvement."""
+    llmbook.seed(tr["seed"])
+    config = dict(vocab_size=len(corpus.vocab), **model_cfg)
+    model = GPT(**config)
+    opt = optimizer(model, tr)
+    rng = np.random.default_rng(tr["seed"])
+    data = torch.from_numpy(corpus.train.astype(np.int64))
+    T, B = tr["context"], tr["batch_size"]
+    val_b = eval_batches(corpus.validation, val_limit)
+    params = sum(p.numel() for p in model.parameters())
+    print(f"GPT {model_cfg} = {params:,} parameters; train {tr}", flush=True)
+    best, bad, history, seconds, tokens = math.inf, 0, [], 0.0, 0
+    result = dict(model=model_cfg, train=tr, eval=EVAL, params=params, val_limit=val_limit)
+    start = time.perf_counter()
+    running = None
+    budget = None if tr.get("budget_min") is None else 60 * tr["budget_min"]
+    time_frac = lambda: 0.0 if budget is None else (time.perf_counter() - start) / budget  # noqa: E731
+    for step in range(tr["steps"]):
+        lr = lr_at(step, tr, time_frac())
+        for g in opt.param_groups:
+            g["lr"] = lr
+        starts = torch.from_numpy(rng.integers(0, len(data) - T - 1, B))  # (B,)
+        idx = starts[:, None] + torch.arange(T + 1)                        # (B, T+1)
+        chunk = data[idx]                                                  # (B, T+1)
+        model.train()
+        logits = model(chunk[:, :-1])                                      # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tr["clip"])
+        opt.step()
+        tokens += B * T
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        done = (step + 1 == tr["steps"] or (pilot_s is not None and time.perf_counter() - start > pilot_s)
+                or time_frac() >= 1.0)
+        if (step + 1) % tr["eval_every"] == 0 or done:
+            seconds = time.perf_counter() - start
+            t0 = time.perf_counter()
+            val = evaluate(model, val_b)
+            start += time.perf_counter() - t0                              # evaluation time not counted
+            history.append(dict(step=step + 1, tokens=tokens, train_loss=running, val_loss=val,
+                                lr=lr, seconds=seconds))
+            print(f"step {step + 1:6d}  train {running:.3f}  val {val:.4f}  lr {lr:.2e}  "
+                  f"{seconds:6.0f} s  {tokens / seconds:,.0f} tok/s", flush=True)
+            if val < best - 1e-4:
+                best, bad = val, 0
+                save_checkpoint(model, ckpt, **config)
+                result.update(best_step=step + 1, best_val_loss=val, train_s=seconds, history=history)
+            else:
+                bad += 1
+            result["history"] = history
+            out.write_text(json.dumps(result, indent=1) + "\n")
+            if bad >= tr["patience"]:
+                print(f"stop: no validation improvement in {bad} evaluations", flush=True)
+                break
+        if done:
+            break
+    return result
+
+
+def table_rows(result: dict) -> list[dict]:
+    """Chapters 1-3's character rows from their result files, the GPT row last."""
+    rows = []
+    if CH3.exists():
+        for r in json.loads(CH3.read_text())["rows"]:
+            if r["framework"] == "PyTorch":
+                rows.append(dict(model=r["cell"].upper(), params=r["params"], val=r["val_loss"],
+                                 test=r["test_loss"], train_s=r.get("train_s")))
+    rows.append(dict(model="GPT (decoder-only)", params=result["params"], val=result["val_loss"],
+                     test=result["test_loss"], train_s=result.get("train_s")))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoint only")
+    parser.add_argument("--pilot", type=float, default=None, metavar="SECONDS",
+                        help="a pilot: stop after this many seconds of training (needs --out)")
+    parser.add_argument("--out", type=Path, default=None, help="scratch folder for a pilot's checkpoint and JSON")
+    parser.add_argument("--val-limit", type=int, default=VAL_LIMIT, help="score only the first N validation windows")
+    for k, v in {**MODEL, **TRAIN}.items():
+        if k != "betas":
+            parser.add_argument("--" + k.replace("_", "-"), type=float if k == "budget_min" else type(v), default=v)
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    model_cfg = {k: getattr(args, k) for k in MODEL}
+    tr = {k: getattr(args, k, v) for k, v in TRAIN.items()}
+    if (args.pilot is not None or model_cfg != MODEL or tr != TRAIN) and args.out is None and not args.skip_train:
+        parser.error("a pilot or a changed recipe trains into a scratch folder: give --out DIR")
+    ckpt, out = (CKPT, RESULTS) if args.out is None else (args.out / CKPT.name, args.out / RESULTS.name)
+    corpus = tokenized_shakespeare("char")
+    if args.skip_train:
+        result = json.loads(out.read_text()) if out.exists() else dict(model=model_cfg, train=tr, eval=EVAL)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result = train(corpus, model_cfg, tr, ckpt, out, args.pilot, args.val_limit)
+        if args.pilot is not None:                           # pilots compare the training curves only
+            print(f"pilot: best val {result.get('best_val_loss', math.inf):.4f} at step {result.get('best_step')}")
+            return
+    model = load_checkpoint(GPT, ckpt)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    val, test = evaluate(model, eval_batches(corpus.validation)), evaluate(model, eval_batches(corpus.test))
+    result.update(params=sum(p.numel() for p in model.parameters()), val_loss=val, val_ppl=perplexity(val),
+                  test_loss=test, test_ppl=perplexity(test), framework="PyTorch",
+                  threads=int(os.environ["OMP_NUM_THREADS"]), checkpoint_kb=ckpt.stat().st_size / 1024)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"\nCharacter LMs on held-out plays (PyTorch; nats/char; float16 checkpoints)\n")
+    print("| model | parameters | val loss | val PPL | test loss | test PPL | train s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in table_rows(result):
+        t = "" if r["train_s"] is None else f"{r['train_s']:.0f}"
+        print(f"| {r['model']} | {r['params']:,} | {r['val']:.3f} | {perplexity(r['val']):.2f} | {r['test']:.3f} | "
+              f"{perplexity(r['test']):.2f} | {t} |")
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""A decoder-only Transformer language model (GPT; Radford et al., 2018) built from chapter 6's layers.
+
+Shapes: B batch, T tokens in this call, t tokens already in the key/value cache, D model width
+(d_model), h heads, d_k = D / h per head, F feed-forward width, V vocabulary, L layers.
+
+    x_0 = E[ids] * sqrt(D) + P[positions]                    token + learned position embeddings
+    x <- x + Drop(MultiHead(LN(x)))   with a causal mask     pre-norm blocks, no cross-attention
+    x <- x + Drop(FFN(LN(x)))
+    logits = LN(x) E^T                                       output tied to the input embedding
+
+Incremental decoding keeps each layer's keys and values (`KVCache`): a new token's query attends to
+the t cached positions and itself, so one step costs O(t) instead of re-running O(t^2) attention.
+Its memory is 2 * L * h * d_k * t numbers per sequence (`GPT.cache_bytes`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from llmbook.torch import sampling
+from llmbook.torch.transformer import FeedForward, MultiHeadAttention, PositionalEncoding
+
+
+def offset_causal_mask(T: int, t: int, device=None) -> torch.Tensor:
+    """(T, t+T) boolean: query i (at position t+i) may attend to keys j <= t+i."""
+    return torch.ones(T, t + T, dtype=torch.bool, device=device).tril(diagonal=t)   # (T, t+T)
+
+
+class KVCache:
+    """Per-layer keys and values of the positions read so far, each (B, h, t, d_k)."""
+
+    def __init__(self, num_layers: int):
+        self.layers: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * num_layers
+
+    def __len__(self) -> int:
+        """t, the number of cached positions."""
+        first = self.layers[0]
+        return 0 if first is None else first[0].shape[2]
+
+    def update(self, i: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append layer i's new keys/values (B, h, T, d_k) -> all of them (B, h, t+T, d_k) each."""
+        old = self.layers[i]
+        if old is not None:
+            k, v = torch.cat([old[0], k], dim=2), torch.cat([old[1], v], dim=2)   # (B, h, t+T, d_k) each
+        self.layers[i] = (k, v)
+        return k, v
+
+    def nbytes(self) -> int:
+        """Bytes held by the cached key and value tensors."""
+        return sum(x.numel() * x.element_size() for kv in self.layers if kv is not None for x in kv)
+
+
+class Block(nn.Module):
+    """Pre-norm causal self-attention and feed-forward, each in a residual connection."""
+
+    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
+        self.ff = FeedForward(d_model, d_ff, dropout)
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | None = None,
+                index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, D), mask (T, t+T) -> x (B, T, D), attention weights (B, h, T, t+T)."""
+        y = self.norm1(x)                                                  # (B, T, D)
+        k, v = self.self_attn.keys_values(y, y)                            # (B, h, T, d_k) each
+        if cache is not None:
+            k, v = cache.update(index, k, v)                               # (B, h, t+T, d_k) each
+        a, w = self.self_attn(y, attn_mask=mask, kv=(k, v))                # (B, T, D), (B, h, T, t+T)
+        x = x + self.drop(a)                                               # (B, T, D)
+        return x + self.drop(self.ff(self.norm2(x))), w                    # (B, T, D)
+
+
+class GPT(nn.Module):
+    """Decoder-only Transformer LM: embeddings, L causal blocks, final LayerNorm, tied output."""
+
+    def __init__(self, vocab_size: int, d_model: int = 96, num_heads: int = 4, num_layers: int = 3,
+                 d_ff: int = 384, max_len: int = 256, dropout: float = 0.1):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}: "
+                             "choose d_model = h * d_k")
+        self.vocab_size, self.d_model, self.num_heads = vocab_size, d_model, num_heads
+        self.num_layers, self.d_k, self.max_len = num_layers, d_model // num_heads, max_len
+        self.hparams = dict(vocab_size=vocab_size, d_model=d_model, num_heads=num_heads,   # constructor arguments
+                            num_layers=num_layers, d_ff=d_ff, max_len=max_len, dropout=dropout)
+        self.embed = nn.Embedding(vocab_size, d_model)
+        nn.init.normal_(self.embed.weight, std=d_model ** -0.5)            # unit variance after * sqrt(D)
+        self.pos = PositionalEncoding(d_model, max_len, learned=True)
+        self.layers = nn.ModuleList(Block(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.scale = math.sqrt(d_model)
+
+    def new_cache(self) -> KVCache:
+        """An empty key/value cache for this model."""
+        return KVCache(self.num_layers)
+
+    def cache_bytes(self, T: int, batch: int = 1, bytes_per_number: int = 4) -> int:
+        """Memory of the cache after T positions: 2 * L * h * d_k * T * bytes, per sequence."""
+        return 2 * self.num_layers * self.num_heads * self.d_k * T * bytes_per_number * batch
+
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None,
+                return_attention: bool = False):
+        """Ids (B, T) after len(cache) cached positions -> logits (B, T, V) (and weights per layer)."""
+        if ids.ndim != 2:
+            raise ValueError(f"expected token ids of shape (batch, length), got {tuple(ids.shape)}")
+        t = 0 if cache is None else len(cache)
+        T = ids.shape[1]
+        if t + T > self.max_len:
+            raise ValueError(f"{t + T} positions exceed max_len={self.max_len}: shorten the "
+                             "context (generate() slides its window) or build a larger model")
+        x = self.drop(self.pos(self.embed(ids) * self.scale, start=t))     # (B, T, D)
+        mask = offset_causal_mask(T, t, ids.device)                        # (T, t+T)
+        weights = []
+        for i, layer in enumerate(self.layers):
+            x, w = layer(x, mask, cache, i)                                # (B, T, D), (B, h, T, t+T)
+            weights.append(w)
+        logits = self.norm(x) @ self.embed.weight.T                        # (B, T, D) @ (D, V) -> (B, T, V)
+        return (logits, weights) if return_attention else logits
+
+    def step(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """One incremental step: the newest tokens (B,) -> next-token logits (B, V); extends `cache`."""
+        return self(ids[:, None], cache=cache)[:, 0]                             # (B, 1, V) -> (B, V)
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, seed: int = 0,
+                 use_cache: bool = True) -> torch.Tensor:
+        """Prompt ids (B, T0) -> (B, T0 + max_new_tokens); temperature 0 is greedy.
+
+        The context is a window: when it would pass max_len, it restarts from the last max_len // 2
+        tokens (the cache is refilled from them), so cached and uncached decoding agree exactly.
+        """
+        if prompt.ndim != 2 or prompt.shape[1] < 1:
+            raise ValueError(f"prompt must be (batch, length >= 1) ids, got {tuple(prompt.shape)}")
+        was_training = self.training
+        self.eval()
+        gen = torch.Generator(device=prompt.device).manual_seed(seed)
+        seq, start = prompt, max(0, prompt.shape[1] - self.max_len)        # (B, T0)
+        cache = None
+        for _ in range(max_new_tokens):
+            if seq.shape[1] - start > self.max_len:                        # window full: restart
+                start, cache = seq.shape[1] - self.max_len // 2, None
+            if not use_cache:
+                logits = self(seq[:, start:])[:, -1]                       # (B, V)
+            elif cache is None:
+                cache = self.new_cache()
+                logits = self(seq[:, start:], cache=cache)[:, -1]                # (B, V): prefill
+            else:
+                logits = self.step(seq[:, -1], cache)                      # (B, V)
+            nxt = sampling.sample(logits, temperature, top_k, top_p, generator=gen)   # (B,)
+            seq = torch.cat([seq, nxt[:, None]], dim=1)                    # (B, T+1)
+        self.train(was_training)
+        return seq

@@ -1,0 +1,185 @@
+"""The decoder-only GPT twins: causality, PyTorch == TensorFlow, KV cache == full recomputation, cache memory."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import torch
+
+import llmbook
+from llmbook.parity import tf_to_torch, torch_to_tf
+from llmbook.tf import gpt as tf_gpt
+from llmbook.tf.checkpoint import load_checkpoint as tf_load, save_checkpoint as tf_save
+from llmbook.torch import gpt as torch_gpt
+from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
+
+SIZES = dict(vocab_size=19, d_model=16, num_heads=4, num_layers=2, d_ff=24, max_len=24, dropout=0.1)
+
+
+def twins(seed=0, sharpen=1.0):
+    """A PyTorch GPT and its TF twin with the same weights (output made peakier by `sharpen`)."""
+    llmbook.seed(seed)
+    t = torch_gpt.GPT(**SIZES).eval()
+    with torch.no_grad():
+        t.embed.weight.mul_(sharpen)
+        t.pos.table.normal_(0, 0.5)         # positions that matter, so a wrong offset shows
+    f = tf_gpt.GPT(**SIZES)
+    torch_to_tf(t, f)
+    return t, f
+
+
+@pytest.fixture(scope="module")
+def models():
+    return twins()
+
+
+def ids(B=3, T=10, seed=1):
+    return np.random.default_rng(seed).integers(0, SIZES["vocab_size"], (B, T))
+
+
+def logits(model, x, framework, cache=None):
+    """Logits (B, T, V) as NumPy from either twin."""
+    if framework == "torch":
+        with torch.no_grad():
+            return model(torch.as_tensor(x), cache=cache).numpy()
+    return model(tf.constant(x), cache=cache).numpy()
+
+
+def pick(models, framework):
+    return models[0] if framework == "torch" else models[1]
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_causal_later_tokens_never_change_earlier_logits(models, framework):
+    m = pick(models, framework)
+    x = ids()
+    base = logits(m, x, framework)
+    for t in range(x.shape[1] - 1):
+        y = x.copy()
+        y[:, t + 1:] = (y[:, t + 1:] + 7) % SIZES["vocab_size"]           # change every token after t
+        out = logits(m, y, framework)
+        np.testing.assert_allclose(out[:, :t + 1], base[:, :t + 1], atol=1e-6,
+                                   err_msg=f"logits at positions <= {t} changed when tokens after {t} did: "
+                                           "the causal mask lets a position see the future")
+        assert np.abs(out[:, t + 1] - base[:, t + 1]).max() > 1e-4, "changed tokens had no effect at all"
+
+
+def test_torch_equals_tf_with_copied_weights(models):
+    x = ids(T=SIZES["max_len"])
+    a, b = logits(models[0], x, "torch"), logits(models[1], x, "tf")
+    assert a.shape == b.shape == (3, SIZES["max_len"], SIZES["vocab_size"])
+    assert np.abs(a - b).max() <= 1e-5
+
+
+def test_tf_to_torch_round_trip():
+    t, f = twins(seed=3)
+    t2 = torch_gpt.GPT(**SIZES).eval()
+    tf_to_torch(f, t2)
+    for (n, p), q in zip(t.named_parameters(), t2.parameters()):
+        assert torch.equal(p, q), n
+
+
+def test_output_is_tied_to_the_input_embedding(models):
+    t, f = models
+    names = [n for n, _ in t.named_parameters()]
+    assert not any("out" in n or "head" in n for n in names), names       # no separate output matrix
+    x = ids(B=1, T=4)
+    with torch.no_grad():
+        t2 = torch_gpt.GPT(**SIZES).eval()
+        t2.load_state_dict(t.state_dict())
+        t2.embed.weight[5] += torch.linspace(-1, 1, SIZES["d_model"])     # one input row changed ...
+        d = (t2(torch.as_tensor(x)) - t(torch.as_tensor(x)))[..., 5]       # ... moves its output logit
+    assert d.abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_cached_decoding_equals_full_recomputation(models, framework):
+    m = pick(models, framework)
+    x = ids(T=SIZES["max_len"])
+    full = logits(m, x, framework)                                         # (B, T, V)
+    cache = m.new_cache()
+    prefill = logits(m, x[:, :5], framework, cache)                        # (B, 5, V)
+    np.testing.assert_allclose(prefill, full[:, :5], atol=1e-5)
+    for t in range(5, x.shape[1]):                                         # one token at a time, t > 0
+        step = m.step(torch.as_tensor(x[:, t]) if framework == "torch" else tf.constant(x[:, t]), cache)
+        step = step.detach().numpy() if framework == "torch" else step.numpy()
+        np.testing.assert_allclose(step, full[:, t], atol=1e-5,
+                                   err_msg=f"step at position {t} differs from the full pass")
+        assert len(cache) == t + 1
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_cache_bytes_formula_matches_the_tensors(models, framework):
+    m = pick(models, framework)
+    cache = m.new_cache()
+    logits(m, ids(B=2, T=7), framework, cache)
+    L, h, dk = SIZES["num_layers"], SIZES["num_heads"], SIZES["d_model"] // SIZES["num_heads"]
+    assert m.cache_bytes(7, batch=2) == 2 * L * h * dk * 7 * 4 * 2
+    assert cache.nbytes() == m.cache_bytes(7, batch=2)
+    for k, v in cache.layers:
+        assert tuple(k.shape) == tuple(v.shape) == (2, h, 7, dk)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_generate_with_and_without_cache_agree(models, framework):
+    m = pick(models, framework)
+    prompt = ids(B=2, T=3)
+    p = torch.as_tensor(prompt) if framework == "torch" else tf.constant(prompt)
+    n = 2 * SIZES["max_len"]                                               # passes the window twice
+    for kw in (dict(temperature=0.0), dict(temperature=1.0, top_k=5, seed=4)):
+        a = np.asarray(m.generate(p, n, use_cache=True, **kw))
+        b = np.asarray(m.generate(p, n, use_cache=False, **kw))
+        assert a.shape == (2, 3 + n)
+        np.testing.assert_array_equal(a[:, :3], prompt)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_greedy_generation_agrees_across_frameworks():
+    t, f = twins(seed=2, sharpen=4.0)                                      # peaky: no near-ties
+    prompt = ids(B=2, T=3)
+    a = t.generate(torch.as_tensor(prompt), 15, temperature=0.0).numpy()
+    b = f.generate(tf.constant(prompt), 15, temperature=0.0).numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_generate_is_seeded(models, framework):
+    m = pick(models, framework)
+    p = ids(B=2, T=2)
+    p = torch.as_tensor(p) if framework == "torch" else tf.constant(p)
+    a, b = (np.asarray(m.generate(p, 20, seed=s)) for s in (7, 7))
+    c = np.asarray(m.generate(p, 20, seed=8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_dropout_is_active_in_training_only():
+    t, f = twins()
+    x = torch.as_tensor(ids())
+    t.train()
+    assert not torch.equal(t(x), t(x))
+    t.eval()
+    assert torch.equal(t(x), t(x))
+    xt = tf.constant(ids())
+    assert not np.array_equal(f(xt, training=True).numpy(), f(xt, training=True).numpy())
+
+
+def test_checkpoints_round_trip(tmp_path, models):
+    t, f = models
+    x = ids()
+    torch_save(t, tmp_path / "t.npz", **SIZES)
+    tf_save(f, tmp_path / "f.npz", **SIZES)
+    t2, f2 = torch_load(torch_gpt.GPT, tmp_path / "t.npz"), tf_load(tf_gpt.GPT, tmp_path / "f.npz")
+    np.testing.assert_allclose(logits(t2, x, "torch"), logits(t, x, "torch"), atol=2e-2)   # float16 weights
+    np.testing.assert_allclose(logits(f2, x, "tf"), logits(t2, x, "torch"), atol=1e-5)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_clear_errors(models, framework):
+    mod = torch_gpt if framework == "torch" else tf_gpt
+    m = pick(models, framework)
+    with pytest.raises(ValueError, match="divisible"):
+        mod.GPT(vocab_size=5, d_model=10, num_heads=4)
+    too_long = ids(B=1, T=SIZES["max_len"] + 1)
+    with pytest.raises(ValueError, match="max_len"):
+        logits(m, too_long, framework)
+    with pytest.raises(ValueError, match="batch, length"):
+        logits(m, too_long[0], framework)
