@@ -150,6 +150,14 @@ def table_rows(result: dict) -> list[dict]:
     return rows
 
 
+def quality_row(result: dict) -> dict:
+    """The run as one row of the course's quality table (benchmarks/quality_table.py)."""
+    return dict(model="GPT (decoder-only)", framework=result["framework"],
+                dataset="Shakespeare, characters (held-out plays)", params=result["params"],
+                val_loss=result["val_loss"], test_loss=result["test_loss"], test_ppl=result["test_ppl"],
+                train_s=result.get("train_s"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoint only")
@@ -182,6 +190,7 @@ def main() -> None:
     result.update(params=sum(p.numel() for p in model.parameters()), val_loss=val, val_ppl=perplexity(val),
                   test_loss=test, test_ppl=perplexity(test), framework="PyTorch",
                   threads=int(os.environ["OMP_NUM_THREADS"]), checkpoint_kb=ckpt.stat().st_size / 1024)
+    result["rows"] = [quality_row(result)]                  # for the appendix's quality table
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\nCharacter LMs on held-out plays (PyTorch; nats/char; float16 checkpoints)\n")
     print("| model | parameters | val loss | val PPL | test loss | test PPL | train s |")
