@@ -324,6 +324,27 @@ def test_a_worker_killing_its_parent_does_not_reach_the_grader(tmp_path):
         assert survived == sandbox, (sandbox, survived)
 
 
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap is not installed or cannot start here")
+def test_the_sandbox_shows_llmbook_from_a_clone_under_tmp(tmp_path, monkeypatch):
+    """A clone under /tmp (which the sandbox replaces by an empty folder) still starts its own worker."""
+    import llmbook
+    from llmbook.grading import worker as W
+    if Path("/tmp").resolve() not in tmp_path.resolve().parents:
+        pytest.skip("pytest's temporary folder is not under /tmp here")
+    clone = tmp_path / "clone"
+    (clone / "llmbook").mkdir(parents=True)
+    (clone / "llmbook" / "__init__.py").write_text("WHERE = 'the clone under /tmp'\n", encoding="utf-8")
+    monkeypatch.setattr(llmbook, "__file__", str(clone / "llmbook" / "__init__.py"))
+    (tmp_path / "work").mkdir()
+    worker = W.Worker(tmp_path / "work", sandbox=True)
+    box = worker.command(0, 1)
+    box = box[:box.index("--")]
+    probe = "import llmbook; print(llmbook.WHERE)"
+    proc = subprocess.run(box + ["--", sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=worker.env(), timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "the clone under /tmp", (proc.stdout, proc.stderr[-2000:])
+
+
 def test_the_protocol_carries_data_callbacks_in_place_changes_and_gradients(tmp_path):
     """A student's function called from the grader: values, a grader callback, an in-place edit, a gradient."""
     import numpy as np

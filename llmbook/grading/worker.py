@@ -66,12 +66,12 @@ class Worker:
         import site
 
         import llmbook
-        home = Path.home().resolve()
+        masked = [Path("/tmp").resolve(), Path.home().resolve()]
         keep = {Path(p).resolve() for p in (sys.base_prefix, sys.prefix, Path(sys.executable).resolve().parents[1],
                                              Path(llmbook.__file__).resolve().parents[1], *site.getsitepackages())}
-        for path in sorted(keep):
-            if home in path.parents and path.exists():   # Python or llmbook under the masked home: show them
-                box += ["--ro-bind", str(path), str(path)]
+        for path in sorted(keep):                # parents before children, so no bind hides another
+            if any(m == path or m in path.parents for m in masked) and path.exists():
+                box += ["--ro-bind", str(path), str(path)]   # Python or llmbook under a masked /tmp or home
         needed = [Path(llmbook.__file__).resolve().parent, Path(sys.prefix).resolve(), self.folder.resolve()]
         for path in self.hide:
             path = path.resolve()
