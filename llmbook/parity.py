@@ -314,17 +314,9 @@ def _transformer(tm, fm):
 # Chapter 7: the decoder-only GPT (blocks of chapter 6's attention and feed-forward layers).
 
 
-@pair("Block")
-def _gpt_block(tm, fm):
-    return (_mha(tm.self_attn, fm.self_attn) + _feed_forward(tm.ff, fm.ff)
-            + _layer_norm(fm.norm1, tm.norm1) + _layer_norm(fm.norm2, tm.norm2))
+pair("Block")(_encoder_layer)             # a GPT block is an encoder layer run causally
 
 
 @pair("GPT")
 def _gpt(tm, fm):
-    if len(tm.layers) != len(fm.layers_):
-        raise ValueError(f"GPT: {len(tm.layers)} PyTorch layers but {len(fm.layers_)} TensorFlow ones")
-    out = [(fm.embed.embeddings, tm.embed.weight, False), *_positions(tm.pos, fm.pos)]
-    for tl, fl in zip(tm.layers, fm.layers_):
-        out += _gpt_block(tl, fl)
-    return out + _layer_norm(fm.norm, tm.norm)
+    return _stack(tm, fm, _encoder_layer)

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 from llmbook.tf import sampling
-from llmbook.tf.transformer import FeedForward, MultiHeadAttention, PositionalEncoding, _norm
+from llmbook.tf.transformer import EncoderLayer, PositionalEncoding, _norm
 
 
 def offset_causal_mask(T: int, t: int, device=None):
@@ -51,15 +51,11 @@ class KVCache:
         return sum(int(tf.size(x)) * x.dtype.size for kv in self.layers if kv is not None for x in kv)
 
 
-class Block(keras.layers.Layer):
-    """Pre-norm causal self-attention and feed-forward, each in a residual connection."""
+class Block(EncoderLayer):
+    """Chapter 6's pre-norm encoder layer, run causally and with a key/value cache."""
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0):
-        super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
-        self.ff = FeedForward(d_model, d_ff, dropout)
-        self.norm1, self.norm2 = _norm(d_model), _norm(d_model)
-        self.drop = keras.layers.Dropout(dropout)
+        super().__init__(d_model, num_heads, d_ff, dropout)
         self.built = True   # sublayers are built: no symbolic trial call (it would write to the cache)
 
     def call(self, x, mask, cache: KVCache | None = None, index: int = 0, training: bool = False):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from llmbook.torch import sampling
-from llmbook.torch.transformer import FeedForward, MultiHeadAttention, PositionalEncoding
+from llmbook.torch.transformer import EncoderLayer, PositionalEncoding
 
 
 def offset_causal_mask(T: int, t: int, device=None) -> torch.Tensor:
@@ -52,15 +52,8 @@ class KVCache:
         return sum(x.numel() * x.element_size() for kv in self.layers if kv is not None for x in kv)
 
 
-class Block(nn.Module):
-    """Pre-norm causal self-attention and feed-forward, each in a residual connection."""
-
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float = 0.0):
-        super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, num_heads, dropout)
-        self.ff = FeedForward(d_model, d_ff, dropout)
-        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.drop = nn.Dropout(dropout)
+class Block(EncoderLayer):
+    """Chapter 6's pre-norm encoder layer, run causally and with a key/value cache."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: KVCache | None = None,
                 index: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
