@@ -15,7 +15,7 @@ from llmbook.torch import attention as torch_att
 from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
 from llmbook.torch.decoding import beam_search as torch_beam, greedy_decode as torch_greedy
 
-from seq2seq_helpers import padded_batch, torch_logits
+from seq2seq_helpers import attention_inputs, padded_batch, torch_logits
 
 SIZES = dict(src_vocab_size=23, tgt_vocab_size=17, embed_dim=6, hidden_dim=10)
 B, S, T, HQ, HK = 4, 7, 5, 6, 8
@@ -25,14 +25,7 @@ batch = partial(padded_batch, SIZES)          # (src (B, S), tgt (B, T)) ids, ro
 
 def qkm(seed=0, hq=HQ, hk=HK, three=False):
     """Random queries (B, [T,] hq), keys (B, S, hk), values (B, S, 3) and a mask with padding in two rows."""
-    rng = np.random.default_rng(seed)
-    q = rng.normal(size=(B, T, hq) if three else (B, hq)).astype("float32")
-    k = rng.normal(size=(B, S, hk)).astype("float32")
-    v = rng.normal(size=(B, S, 3)).astype("float32")
-    mask = np.ones((B, S), bool)
-    mask[1, 4:] = False
-    mask[2, 1:] = False
-    return q, k, v, mask
+    return attention_inputs(B, S, hq, hk, T if three else None, seed)
 
 
 def layer_pair(score):

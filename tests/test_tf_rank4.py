@@ -24,7 +24,7 @@ from llmbook.tf import transformer as tf_tr
 from llmbook.torch import attention as torch_att
 from llmbook.torch import transformer as torch_tr
 
-from seq2seq_helpers import padded_batch
+from seq2seq_helpers import attention_inputs, padded_batch
 
 MATMULS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Einsum"}
 SCORES = ("additive", "dot", "general")
@@ -115,14 +115,7 @@ def test_transformer_has_no_rank4_matmul():
 
 def qkm(B, hk, seed=0):
     """One query per row (B, HQ), keys (B, S, hk), values (B, S, 3), padding in rows 1 and 2."""
-    rng = np.random.default_rng(seed)
-    q = rng.normal(size=(B, HQ)).astype("float32")
-    k = rng.normal(size=(B, S, hk)).astype("float32")
-    v = rng.normal(size=(B, S, 3)).astype("float32")
-    mask = np.ones((B, S), bool)
-    mask[1, 4:] = False
-    mask[2, 1:] = False
-    return q, k, v, mask
+    return attention_inputs(B, S, HQ, hk, seed=seed)
 
 
 @pytest.mark.parametrize("B", [4, 13])
