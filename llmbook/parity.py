@@ -251,7 +251,8 @@ def _bi_encoder(tm, fm):
 @pair("AttentionDecoder")
 def _attention_decoder(tm, fm):
     return [(fm.embed.embeddings, tm.embed.weight, False), *_dense(fm.init, tm.init), *_gru_layer(fm.rnn, tm.rnn),
-            *_attention(tm.attention, fm.attention), *_dense(fm.combine, tm.combine), *_dense(fm.out, tm.out)]
+            *(_attention(tm.attention, fm.attention) if tm.attention is not None else []),
+            *_dense(fm.combine, tm.combine), *_dense(fm.out, tm.out)]
 
 
 @pair("Seq2SeqAttention")

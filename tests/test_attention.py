@@ -130,7 +130,7 @@ def test_bad_shapes_raise_clear_errors(framework):
         mod.Seq2SeqAttention(**{**SIZES, "hidden_dim": 9})
 
 
-@pytest.fixture(scope="module", params=["additive", "dot", "general"])
+@pytest.fixture(scope="module", params=["fixed", "additive", "dot", "general"])
 def twins(request):
     llmbook.seed(0)
     t = torch_att.Seq2SeqAttention(**SIZES, score=request.param).eval()
@@ -150,7 +150,11 @@ def test_seq2seq_attention_shapes(twins):
         state = model.initial_state((states, mask, summary))
         logits, state = model.step(conv(np.full(5, BOS_ID)), (states, mask, summary), state)
         assert tuple(logits.shape) == (5, 17) and tuple(state.shape) == (5, 10)
-        assert tuple(model.attention_weights(src, tgt).shape) == (5, 6, 8)
+        if score == "fixed":
+            with pytest.raises(ValueError, match="fixed context .* no attention weights"):
+                model.attention_weights(src, tgt)
+        else:
+            assert tuple(model.attention_weights(src, tgt).shape) == (5, 6, 8)
 
 
 def test_seq2seq_attention_torch_equals_tf(twins):
@@ -158,8 +162,9 @@ def test_seq2seq_attention_torch_equals_tf(twins):
     src, tgt = batch(B=16, seed=1)
     gap = np.abs(torch_logits(t, src, tgt) - f(src, tgt).numpy()).max()
     assert gap <= 1e-5, f"Seq2SeqAttention: PyTorch and TF logits differ by {gap:.2e} with the same weights"
-    wgap = np.abs(t.attention_weights(src, tgt).numpy() - f.attention_weights(src, tgt).numpy()).max()
-    assert wgap <= 1e-5, f"attention weights differ by {wgap:.2e}"
+    if score != "fixed":
+        wgap = np.abs(t.attention_weights(src, tgt).numpy() - f.attention_weights(src, tgt).numpy()).max()
+        assert wgap <= 1e-5, f"attention weights differ by {wgap:.2e}"
     back = torch_att.Seq2SeqAttention(**SIZES, score=score)
     tf_to_torch(f, back)
     assert np.abs(torch_logits(back, src, tgt) - f(src, tgt).numpy()).max() <= 1e-5
@@ -200,8 +205,31 @@ def test_padding_changes_nothing(twins):
     short = src[3:4, :2]
     assert np.abs(torch_logits(t, short, tgt[3:4])[0] - torch_logits(t, src, tgt)[3]).max() <= 1e-6
     assert np.abs(f(short, tgt[3:4]).numpy()[0] - f(src, tgt).numpy()[3]).max() <= 1e-6
+    if score == "fixed":
+        return
     w = t.attention_weights(src, tgt).numpy()
     assert (w[3, :, 2:] == 0).all() and np.abs(w.sum(-1) - 1).max() <= 1e-6
+
+
+def test_fixed_context_is_the_summary_at_every_step():
+    """score="fixed": the decoder's context is the encoder summary c at every step, and only attention's weights go."""
+    llmbook.seed(0)
+    fixed = torch_att.Seq2SeqAttention(**SIZES, score="fixed").eval()
+    src, tgt = batch(seed=4)
+    with torch.no_grad():
+        states, mask, summary = fixed.encode(torch.as_tensor(src))            # (B, S, H), (B, S), (B, H)
+        dec = fixed.decoder
+        s, _ = dec.rnn(dec.embed(torch.as_tensor(tgt)), dec.initial_state(summary)[None])   # (B, T, H)
+        c = summary[:, None].expand_as(s)                                       # (B, T, H)
+        want = dec.out(torch.tanh(dec.combine(torch.cat([c, s], -1)))).numpy()  # (B, T, V)
+    assert np.abs(torch_logits(fixed, src, tgt) - want).max() <= 1e-6
+    names = {n: tuple(p.shape) for n, p in torch_att.Seq2SeqAttention(**SIZES).named_parameters()}
+    fixed_names = {n: tuple(p.shape) for n, p in fixed.named_parameters()}
+    assert fixed_names == {n: s for n, s in names.items() if not n.startswith("decoder.attention.")}
+    with pytest.raises(ValueError, match="unknown attention score 'mean'.*fixed"):
+        torch_att.Seq2SeqAttention(**SIZES, score="mean")
+    with pytest.raises(ValueError, match="unknown attention score 'mean'.*fixed"):
+        tf_att.Seq2SeqAttention(**SIZES, score="mean")
 
 
 def test_reverse_padded_both_frameworks():

@@ -13,6 +13,8 @@ Scores: additive (Bahdanau et al., 2015) v^T tanh(W_q q + W_k k); dot (Luong et 
 general (Luong) q^T W k. The model `Seq2SeqAttention` follows Luong et al.'s global attention: the
 decoder GRU reads y_{t-1}, its new state s_t is the query over all encoder states, and
 tanh(W_c [c_t; s_t]) predicts y_t, so training runs the GRU over the whole target at once.
+With `score="fixed"` the same model has no attention: c_t = c, the encoder's summary, at every
+step (the fixed context of Cho et al., 2014), so the two differ in exactly one thing.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import tensorflow as tf
 from llmbook.tf.seq2seq import source_lengths
 
 SCORES = ("additive", "dot", "general")
+CONTEXTS = ("fixed", *SCORES)     # "fixed": no attention, the decoder reads the summary c at every step
 
 
 # TensorFlow's oneDNN batch matmul on rank-4 tensors gives wrong numbers or crashes on some CPUs
@@ -226,10 +229,12 @@ class AttentionDecoder(keras.layers.Layer):
     def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, score: str = "additive",
                  dropout: float = 0.0):
         super().__init__()
+        if score not in CONTEXTS:
+            raise ValueError(f"unknown attention score {score!r}: choose one of {CONTEXTS}")
         self.embed = keras.layers.Embedding(vocab_size, embed_dim)
         self.init = keras.layers.Dense(hidden_dim)
         self.rnn = keras.layers.GRU(hidden_dim, return_sequences=True, return_state=True)
-        self.attention = make_attention(score, hidden_dim, hidden_dim, hidden_dim)
+        self.attention = None if score == "fixed" else make_attention(score, hidden_dim, hidden_dim, hidden_dim)
         self.combine = keras.layers.Dense(hidden_dim)
         self.out = keras.layers.Dense(vocab_size)
         self.drop = keras.layers.Dropout(dropout)
@@ -243,18 +248,22 @@ class AttentionDecoder(keras.layers.Layer):
         """s_0 = tanh(W_init [h_fwd_last; h_bwd_first]), (B, H)."""
         return tf.tanh(self.init(summary))                                     # (B, H)
 
-    def call(self, tgt_in, states, mask, state, training: bool = False):
-        """Inputs (B, T), encoder states (B, S, H), mask (B, S), state (B, H)
-        -> logits (B, T, V), last state (B, H), attention weights (B, T, S)."""
+    def call(self, tgt_in, memory, state, training: bool = False):
+        """Inputs (B, T), memory (encoder states (B, S, H), mask (B, S), summary (B, H)), state (B, H)
+        -> logits (B, T, V), last state (B, H), attention weights (B, T, S) (None for a fixed context)."""
+        states, mask, summary = memory                                         # (B, S, H), (B, S), (B, H)
         y = self.drop(self.embed(tgt_in), training=training)                   # (B, T, E)
         s, last = self.rnn(y, initial_state=[state], training=training)        # (B, T, H), (B, H)
-        context, weights = self.attention(s, states, states, mask)             # (B, T, H), (B, T, S)
+        if self.attention is None:                                             # fixed: c_t = c at every step
+            context, weights = tf.broadcast_to(summary[:, None], tf.shape(s)), None   # (B, T, H)
+        else:
+            context, weights = self.attention(s, states, states, mask)         # (B, T, H), (B, T, S)
         h = tf.tanh(self.combine(tf.concat([context, s], axis=-1)))            # (B, T, 2H) -> (B, T, H)
         return self.out(self.drop(h, training=training)), last, weights        # (B, T, V), (B, H), (B, T, S)
 
 
 class Seq2SeqAttention(keras.Model):
-    """Bidirectional GRU encoder -> all its states -> GRU decoder with attention; `call` is teacher-forced."""
+    """Bidirectional GRU encoder -> all its states -> GRU decoder with attention (or a fixed context); teacher-forced."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128,
                  score: str = "additive", dropout: float = 0.0, pad_id: int = 0):
@@ -269,13 +278,15 @@ class Seq2SeqAttention(keras.Model):
 
     def decode_all(self, src, tgt_in, training: bool = False):
         """Teacher-forced pass: logits (B, T, V) and attention weights (B, T, S)."""
-        states, mask, summary = self.encoder(src, training=training)           # (B, S, H), (B, S), (B, H)
-        logits, _, weights = self.decoder(tgt_in, states, mask, self.decoder.initial_state(summary),
+        memory = self.encoder(src, training=training)                          # (B, S, H), (B, S), (B, H)
+        logits, _, weights = self.decoder(tgt_in, memory, self.decoder.initial_state(memory[2]),
                                           training=training)
-        return logits, weights                                                 # (B, T, V), (B, T, S)
+        return logits, weights                                                 # (B, T, V), (B, T, S) or None
 
     def attention_weights(self, src, tgt_in):
         """Weights (B, T, S) of target inputs (B, T) (e.g. <bos> + a decoded output) over the source (B, S)."""
+        if self.decoder.attention is None:
+            raise ValueError("this model has a fixed context (score='fixed'): it has no attention weights")
         return self.decode_all(tf.convert_to_tensor(src), tf.convert_to_tensor(tgt_in))[1]   # (B, T, S)
 
     def encode(self, src):
@@ -288,6 +299,5 @@ class Seq2SeqAttention(keras.Model):
 
     def step(self, prev, memory, state):
         """One decoding step: previous tokens (N,), memory, state (N, H) -> logits (N, V), new state (N, H)."""
-        states, mask, _ = memory                                               # (N, S, H), (N, S)
-        logits, state, _ = self.decoder(prev[:, None], states, mask, state)   # (N, 1, V), (N, H)
+        logits, state, _ = self.decoder(prev[:, None], memory, state)         # (N, 1, V), (N, H)
         return logits[:, 0], state                                             # (N, V), (N, H)

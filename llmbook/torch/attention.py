@@ -12,6 +12,8 @@ Scores: additive (Bahdanau et al., 2015) v^T tanh(W_q q + W_k k); dot (Luong et 
 general (Luong) q^T W k. The model `Seq2SeqAttention` follows Luong et al.'s global attention: the
 decoder GRU reads y_{t-1}, its new state s_t is the query over all encoder states, and
 tanh(W_c [c_t; s_t]) predicts y_t, so training runs the GRU over the whole target at once.
+With `score="fixed"` the same model has no attention: c_t = c, the encoder's summary, at every
+step (the fixed context of Cho et al., 2014), so the two differ in exactly one thing.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from llmbook.torch.init import keras_init_
 from llmbook.torch.seq2seq import source_lengths
 
 SCORES = ("additive", "dot", "general")
+CONTEXTS = ("fixed", *SCORES)     # "fixed": no attention, the decoder reads the summary c at every step
 
 
 def _check(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None) -> None:
@@ -171,10 +174,12 @@ class AttentionDecoder(nn.Module):
     def __init__(self, vocab_size: int, embed_dim: int, hidden_dim: int, score: str = "additive",
                  dropout: float = 0.0):
         super().__init__()
+        if score not in CONTEXTS:
+            raise ValueError(f"unknown attention score {score!r}: choose one of {CONTEXTS}")
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.init = nn.Linear(hidden_dim, hidden_dim)
         self.rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
-        self.attention = make_attention(score, hidden_dim, hidden_dim, hidden_dim)
+        self.attention = None if score == "fixed" else make_attention(score, hidden_dim, hidden_dim, hidden_dim)
         self.combine = nn.Linear(2 * hidden_dim, hidden_dim)
         self.out = nn.Linear(hidden_dim, vocab_size)
         self.drop = nn.Dropout(dropout)
@@ -183,19 +188,23 @@ class AttentionDecoder(nn.Module):
         """s_0 = tanh(W_init [h_fwd_last; h_bwd_first]), (B, H)."""
         return torch.tanh(self.init(summary))                                  # (B, H)
 
-    def forward(self, tgt_in: torch.Tensor, states: torch.Tensor, mask: torch.Tensor,
-                state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Inputs (B, T), encoder states (B, S, H), mask (B, S), state (B, H)
-        -> logits (B, T, V), last state (B, H), attention weights (B, T, S)."""
+    def forward(self, tgt_in: torch.Tensor, memory, state: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Inputs (B, T), memory (encoder states (B, S, H), mask (B, S), summary (B, H)), state (B, H)
+        -> logits (B, T, V), last state (B, H), attention weights (B, T, S) (None for a fixed context)."""
+        states, mask, summary = memory                                         # (B, S, H), (B, S), (B, H)
         y = self.drop(self.embed(tgt_in))                                      # (B, T, E)
         s, last = self.rnn(y, state.unsqueeze(0))                              # (B, T, H), (1, B, H)
-        context, weights = self.attention(s, states, states, mask)             # (B, T, H), (B, T, S)
+        if self.attention is None:                                             # fixed: c_t = c at every step
+            context, weights = summary.unsqueeze(1).expand_as(s), None         # (B, T, H)
+        else:
+            context, weights = self.attention(s, states, states, mask)         # (B, T, H), (B, T, S)
         h = torch.tanh(self.combine(torch.cat([context, s], dim=-1)))          # (B, T, 2H) -> (B, T, H)
         return self.out(self.drop(h)), last[0], weights                        # (B, T, V), (B, H), (B, T, S)
 
 
 class Seq2SeqAttention(nn.Module):
-    """Bidirectional GRU encoder -> all its states -> GRU decoder with attention; `forward` is teacher-forced."""
+    """Bidirectional GRU encoder -> all its states -> GRU decoder with attention (or a fixed context); teacher-forced."""
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, embed_dim: int = 64, hidden_dim: int = 128,
                  score: str = "additive", dropout: float = 0.0, pad_id: int = 0):
@@ -210,13 +219,15 @@ class Seq2SeqAttention(nn.Module):
 
     def decode_all(self, src: torch.Tensor, tgt_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced pass: logits (B, T, V) and attention weights (B, T, S)."""
-        states, mask, summary = self.encoder(src)                              # (B, S, H), (B, S), (B, H)
-        logits, _, weights = self.decoder(tgt_in, states, mask, self.decoder.initial_state(summary))
-        return logits, weights                                                 # (B, T, V), (B, T, S)
+        memory = self.encoder(src)                                             # (B, S, H), (B, S), (B, H)
+        logits, _, weights = self.decoder(tgt_in, memory, self.decoder.initial_state(memory[2]))
+        return logits, weights                                                 # (B, T, V), (B, T, S) or None
 
     @torch.no_grad()
     def attention_weights(self, src, tgt_in) -> torch.Tensor:
         """Weights (B, T, S) of target inputs (B, T) (e.g. <bos> + a decoded output) over the source (B, S)."""
+        if self.decoder.attention is None:
+            raise ValueError("this model has a fixed context (score='fixed'): it has no attention weights")
         self.eval()
         dev = next(self.parameters()).device
         src, tgt_in = (torch.as_tensor(a, device=dev) for a in (src, tgt_in))
@@ -232,6 +243,5 @@ class Seq2SeqAttention(nn.Module):
 
     def step(self, prev: torch.Tensor, memory, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One decoding step: previous tokens (N,), memory, state (N, H) -> logits (N, V), new state (N, H)."""
-        states, mask, _ = memory                                               # (N, S, H), (N, S)
-        logits, state, _ = self.decoder(prev.unsqueeze(1), states, mask, state)   # (N, 1, V), (N, H)
+        logits, state, _ = self.decoder(prev.unsqueeze(1), memory, state)     # (N, 1, V), (N, H)
         return logits[:, 0], state                                             # (N, V), (N, H)

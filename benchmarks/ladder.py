@@ -1,0 +1,247 @@
+"""The translation ladder of chapters 4-6 on the EN->ES Bible corpus: one recipe, one thing changed per rung.
+
+Rungs (each differs from the one before in what the line says; `python benchmarks/ladder.py rungs`):
+  a  GRU encoder-decoder, fixed context: the decoder reads the encoder's summary c at every step
+  b  a + additive attention (Bahdanau): c_t = attention over all encoder states, nothing else changes
+  c  b with the dot score (Luong), c2 with the general score (Luong)
+  d  the Transformer (chapter 6) at about b's parameter count
+  e  the Transformer trained for about b's training time (written when b's seeds are done)
+
+One recipe for every rung and both frameworks (RECIPE): SentencePiece 4k/4k (llmbook/checkpoints/enes_spm.npz),
+batches of 128 sentence pairs of similar length, Adam with a linear warm-up and inverse-square-root decay,
+label smoothing 0.1, dropout 0.2, gradient clipping at norm 1; every epoch ends with the validation loss (plain
+cross-entropy), the best epoch is kept, and training stops when it has not improved for PATIENCE epochs.
+Test scores come from the saved (float16) best checkpoint: sacreBLEU and chrF with their signatures, greedy and
+beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hypothesis (for paired bootstrap).
+
+    python benchmarks/ladder.py train b --framework torch --seed 0   # resumes an interrupted run
+    python benchmarks/ladder.py report                               # the ladder: mean ± std, paired bootstrap
+
+A PyTorch run keeps its resumable state (model, optimizer, history) in benchmarks/runs/ (not committed);
+seed 0's best checkpoint goes to llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it),
+other seeds' to benchmarks/runs/. Results: benchmarks/results/ladder/{rung}_{framework}_s{seed}.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")   # one thread per run: two runs share the 2-core machine
+
+import numpy as np  # noqa: E402
+
+import llmbook  # noqa: E402
+from llmbook.data.bible import en_es  # noqa: E402
+from llmbook.data.seq2seq import PAD_ID, Seq2SeqBatches, encode_pairs, load_tokenizers  # noqa: E402
+from seq2seq_common import decode_all, framework, n_params  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CKPT = ROOT / "llmbook" / "checkpoints"
+RUNS = ROOT / "benchmarks" / "runs"
+RESULTS = ROOT / "benchmarks" / "results" / "ladder"
+
+RECIPE = dict(batch_size=128, peak_lr=1.5e-3, warmup=400, label_smoothing=0.1, clip=1.0, patience=5,
+              max_epochs=100, max_len=100, beam_k=4, alpha=0.6)
+GRU = dict(embed_dim=64, hidden_dim=128, dropout=0.2)
+RUNGS = {
+    "a": ("Seq2SeqAttention", dict(GRU, score="fixed"), "fixed context c at every decoder step (Cho et al., 2014)"),
+    "b": ("Seq2SeqAttention", dict(GRU, score="additive"), "a, with c_t from additive attention (Bahdanau et al.)"),
+    "c": ("Seq2SeqAttention", dict(GRU, score="dot"), "b, with the dot score (Luong et al., 2015)"),
+    "c2": ("Seq2SeqAttention", dict(GRU, score="general"), "b, with the general score (Luong et al., 2015)"),
+    "d": ("Transformer", dict(d_model=96, num_heads=4, num_encoder_layers=3, num_decoder_layers=2, d_ff=256,
+                              dropout=0.2, max_len=128), "the Transformer at about b's parameter count"),
+}
+BUCKETS = ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30))      # English source words
+
+
+def data():
+    """The corpus, its tokenisers and the token ids of each split."""
+    corpus = en_es()
+    toks = load_tokenizers(CKPT / "enes_spm.npz")
+    en, es = toks["en"], toks["es"]
+    ids = {s: encode_pairs(getattr(corpus, s), en, es) for s in ("train", "validation", "test")}
+    return corpus, en, es, ids
+
+
+def build(F, rung: str, en, es):
+    cls_name, sizes, _ = RUNGS[rung]
+    config = dict(src_vocab_size=len(en), tgt_vocab_size=len(es), pad_id=PAD_ID, **sizes)
+    return getattr(F, cls_name), config
+
+
+def paths(rung: str, fw: str, seed: int) -> tuple[Path, Path, Path]:
+    """Best checkpoint, resumable state, results file."""
+    best = CKPT / f"ladder_{rung}_{fw}.npz" if seed == 0 else RUNS / f"ladder_{rung}_{fw}_s{seed}.npz"
+    return best, RUNS / f"ladder_{rung}_{fw}_s{seed}.state", RESULTS / f"{rung}_{fw}_s{seed}.json"
+
+
+def train(rung: str, fw: str, seed: int) -> dict:
+    """Train until the validation loss has not improved for PATIENCE epochs; keep the best epoch."""
+    F = framework(fw)
+    corpus, en, es, ids = data()
+    cls, config = build(F, rung, en, es)
+    best_path, state_path, _ = paths(rung, fw, seed)
+    R = RECIPE
+    llmbook.seed(seed)
+    model = cls(**config)
+    schedule = F.warmup_inverse_sqrt(R["peak_lr"], R["warmup"])
+    state = dict(history=[], best_val=float("inf"), best_epoch=0, train_s=0.0)
+    if fw == "torch":
+        import torch
+        opt = torch.optim.Adam(model.parameters(), lr=R["peak_lr"])
+        if state_path.exists():                                   # resume an interrupted run where it stopped
+            saved = torch.load(state_path, weights_only=False)
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
+            opt.llmbook_step = saved["step"]
+            state = saved["state"]
+            print(f"{rung} {fw} s{seed}: resumed after epoch {len(state['history'])}", flush=True)
+    else:
+        import keras
+        opt = keras.optimizers.Adam(learning_rate=R["peak_lr"])
+    valid = Seq2SeqBatches(*ids["validation"], 256, shuffle=False)
+    while True:
+        epoch = len(state["history"]) + 1
+        if epoch - state["best_epoch"] > R["patience"] and state["best_epoch"]:
+            print(f"{rung} {fw} s{seed}: stopped after epoch {epoch - 1}: no better validation loss in "
+                  f"{R['patience']} epochs since epoch {state['best_epoch']}", flush=True)
+            break
+        if epoch > R["max_epochs"]:
+            raise RuntimeError(f"{rung} {fw} s{seed}: still improving after {R['max_epochs']} epochs")
+        hist = F.fit(model, Seq2SeqBatches(*ids["train"], R["batch_size"], seed=1000 * seed + epoch), epochs=1,
+                     optimizer=opt, schedule=schedule, clip=R["clip"], valid=valid, ignore_index=PAD_ID,
+                     label_smoothing=R["label_smoothing"], progress=False)
+        state["train_s"] += hist["seconds"][0]
+        val = hist["val_loss"][0]
+        state["history"].append(dict(epoch=epoch, train_loss=hist["loss"][0], val_loss=val,
+                                     seconds=hist["seconds"][0]))
+        better = val < state["best_val"]
+        if better:
+            state["best_val"], state["best_epoch"], state["best_train_s"] = val, epoch, state["train_s"]
+            F.save(model, best_path, **config)
+        print(f"{rung} {fw} s{seed} epoch {epoch}: train {hist['loss'][0]:.3f}  val {val:.3f}"
+              f"{'  *' if better else ''}  ({hist['seconds'][0]:.0f} s)", flush=True)
+        if fw == "torch":
+            RUNS.mkdir(parents=True, exist_ok=True)
+            torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=opt.llmbook_step,
+                            state=state), state_path.with_suffix(".tmp"))
+            state_path.with_suffix(".tmp").replace(state_path)
+    return state
+
+
+def repeated_4gram_rate(texts: list[str]) -> float:
+    """Share of word 4-grams that already occurred earlier in the same text (degenerate loops push it up)."""
+    seen_total = repeats = 0
+    for t in texts:
+        words, seen = t.split(), set()
+        for i in range(len(words) - 3):
+            g = tuple(words[i:i + 4])
+            repeats += g in seen
+            seen.add(g)
+            seen_total += 1
+    return repeats / max(seen_total, 1)
+
+
+def evaluate(rung: str, fw: str, seed: int, state: dict) -> dict:
+    """Test scores of the saved best checkpoint; writes the results file."""
+    import sacrebleu
+    F = framework(fw)
+    corpus, en, es, ids = data()
+    cls, config = build(F, rung, en, es)
+    best_path, _, results_path = paths(rung, fw, seed)
+    model = F.load(cls, best_path)
+    refs = [t for _, t in corpus.test]
+    out = dict(rung=rung, framework=fw, seed=seed, model=cls.__name__, config=config, recipe=RECIPE,
+               what=RUNGS[rung][2], params=n_params(model, fw), best_epoch=state["best_epoch"],
+               epochs=len(state["history"]), best_val_loss=state["best_val"], train_s=state.get("best_train_s"),
+               total_train_s=state["train_s"], history=state["history"], split_checksum=corpus.checksum,
+               device="cpu (1 thread)" if fw == "tf" or not _cuda() else "cuda", decodings={})
+    for name in ("greedy", f"beam k={RECIPE['beam_k']}"):
+        kw = {} if name == "greedy" else dict(k=RECIPE["beam_k"], alpha=RECIPE["alpha"])
+        seqs, dec_s = decode_all(F.greedy if name == "greedy" else F.beam, model, ids["test"][0],
+                                 max_len=RECIPE["max_len"], **kw)
+        hyps = [es.decode(s) for s in seqs]
+        bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
+        b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
+        buckets = {}
+        for lo, hi in BUCKETS:
+            idx = [i for i, (s, _) in enumerate(corpus.test) if lo <= len(s.split()) <= hi]
+            buckets[f"{lo}-{hi}"] = dict(n=len(idx), bleu=bleu.corpus_score([hyps[i] for i in idx],
+                                                                             [[refs[i] for i in idx]]).score)
+        out["decodings"][name] = dict(bleu=b.score, bleu_signature=str(bleu.get_signature()), chrf=c.score,
+                                      chrf_signature=str(chrf.get_signature()), decode_s=dec_s,
+                                      repeated_4gram_rate=repeated_4gram_rate(hyps), buckets=buckets,
+                                      hypotheses=hyps)
+        print(f"{rung} {fw} s{seed} {name}: BLEU {b.score:.2f}  chrF {c.score:.2f}", flush=True)
+    out["reference_repeated_4gram_rate"] = repeated_4gram_rate(refs)
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    return out
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def report() -> None:
+    """The ladder: mean ± std over seeds, paired bootstrap between adjacent rungs (seed 0), buckets."""
+    from sacrebleu.metrics import BLEU
+    from sacrebleu.significance import PairedTest
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))]
+    if not runs:
+        sys.exit(f"no results in {RESULTS}: train a rung first (python benchmarks/ladder.py train b)")
+    refs = [t for _, t in en_es().test]
+    print("| rung | framework | seeds | params | best epoch | train min | BLEU greedy | BLEU beam | chrF beam |")
+    print("|---|---|---:|---:|---|---:|---|---|---|")
+    groups: dict[tuple, list] = {}
+    for r in runs:
+        groups.setdefault((r["rung"], r["framework"]), []).append(r)
+    beam = f"beam k={RECIPE['beam_k']}"
+    for (rung, fw), rs in sorted(groups.items()):
+        def ms(key, dec):
+            v = np.array([r["decodings"][dec][key] for r in rs])
+            return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v[0]:.2f}"
+        print(f"| {rung} | {fw} | {len(rs)} | {rs[0]['params']:,} | {', '.join(str(r['best_epoch']) for r in rs)} | "
+              f"{np.mean([r['train_s'] for r in rs]) / 60:.0f} | {ms('bleu', 'greedy')} | {ms('bleu', beam)} | "
+              f"{ms('chrf', beam)} |")
+    seed0 = {(r["rung"], r["framework"]): r for r in runs if r["seed"] == 0}
+    for fw in ("torch", "tf"):
+        order = [k for k in ("a", "b", "c", "c2", "d") if (k, fw) in seed0]
+        if len(order) < 2:
+            continue
+        systems = [(k, seed0[(k, fw)]["decodings"][beam]["hypotheses"]) for k in order]
+        _, res = PairedTest(systems, {"BLEU": BLEU()}, [refs], test_type="bs", n_samples=1000)()
+        print(f"\npaired bootstrap ({fw}, seed 0, {beam}, 1000 resamples; baseline {order[0]}):")
+        for name, r in zip(res["System"], res["BLEU"]):
+            print(f"  {name}: {r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train one rung (resumes) and evaluate it")
+    t.add_argument("rung", choices=sorted(RUNGS))
+    t.add_argument("--framework", default="torch", choices=["torch", "tf"])
+    t.add_argument("--seed", type=int, default=0)
+    sub.add_parser("report", help="print the ladder from benchmarks/results/ladder/")
+    sub.add_parser("rungs", help="what each rung changes")
+    args = parser.parse_args()
+    if args.cmd == "rungs":
+        for k, (cls, sizes, what) in RUNGS.items():
+            print(f"{k}: {what}\n   {cls}({sizes})")
+    elif args.cmd == "report":
+        report()
+    else:
+        start = time.time()
+        state = train(args.rung, args.framework, args.seed)
+        evaluate(args.rung, args.framework, args.seed, state)
+        print(f"done in {(time.time() - start) / 60:.0f} min", flush=True)
+
+
+if __name__ == "__main__":
+    main()
