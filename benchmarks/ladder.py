@@ -79,8 +79,11 @@ def paths(rung: str, fw: str, seed: int) -> tuple[Path, Path, Path]:
     return best, RUNS / f"ladder_{rung}_{fw}_s{seed}.state", RESULTS / f"{rung}_{fw}_s{seed}.json"
 
 
-def train(rung: str, fw: str, seed: int) -> dict:
-    """Train until the validation loss has not improved for PATIENCE epochs; keep the best epoch."""
+def train(rung: str, fw: str, seed: int, stop_after: int | None = None) -> dict:
+    """Train until the validation loss has not improved for PATIENCE epochs; keep the best epoch.
+
+    `stop_after` interrupts after that many epochs (state["finished"] False); the next call resumes (PyTorch).
+    """
     F = framework(fw)
     corpus, en, es, ids = data()
     cls, config = build(F, rung, en, es)
@@ -98,6 +101,8 @@ def train(rung: str, fw: str, seed: int) -> dict:
             model.load_state_dict(saved["model"])
             opt.load_state_dict(saved["optimizer"])
             opt.llmbook_step = saved["step"]
+            if "rng" in saved:                                    # dropout draws continue as if never stopped
+                torch.set_rng_state(saved["rng"])
             state = saved["state"]
             print(f"{rung} {fw} s{seed}: resumed after epoch {len(state['history'])}", flush=True)
     else:
@@ -106,6 +111,8 @@ def train(rung: str, fw: str, seed: int) -> dict:
     valid = Seq2SeqBatches(*ids["validation"], 256, shuffle=False)
     while True:
         epoch = len(state["history"]) + 1
+        if stop_after is not None and epoch > stop_after:
+            return dict(state, finished=False)
         if epoch - state["best_epoch"] > R["patience"] and state["best_epoch"]:
             print(f"{rung} {fw} s{seed}: stopped after epoch {epoch - 1}: no better validation loss in "
                   f"{R['patience']} epochs since epoch {state['best_epoch']}", flush=True)
@@ -127,10 +134,10 @@ def train(rung: str, fw: str, seed: int) -> dict:
               f"{'  *' if better else ''}  ({hist['seconds'][0]:.0f} s)", flush=True)
         if fw == "torch":
             RUNS.mkdir(parents=True, exist_ok=True)
-            torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=opt.llmbook_step,
-                            state=state), state_path.with_suffix(".tmp"))
+            torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=getattr(opt, "llmbook_step", 0),
+                            rng=torch.get_rng_state(), state=state), state_path.with_suffix(".tmp"))
             state_path.with_suffix(".tmp").replace(state_path)
-    return state
+    return dict(state, finished=True)
 
 
 def repeated_4gram_rate(texts: list[str]) -> float:
@@ -170,8 +177,8 @@ def evaluate(rung: str, fw: str, seed: int, state: dict) -> dict:
         buckets = {}
         for lo, hi in BUCKETS:
             idx = [i for i, (s, _) in enumerate(corpus.test) if lo <= len(s.split()) <= hi]
-            buckets[f"{lo}-{hi}"] = dict(n=len(idx), bleu=bleu.corpus_score([hyps[i] for i in idx],
-                                                                             [[refs[i] for i in idx]]).score)
+            score = bleu.corpus_score([hyps[i] for i in idx], [[refs[i] for i in idx]]).score if idx else None
+            buckets[f"{lo}-{hi}"] = dict(n=len(idx), bleu=score)
         out["decodings"][name] = dict(bleu=b.score, bleu_signature=str(bleu.get_signature()), chrf=c.score,
                                       chrf_signature=str(chrf.get_signature()), decode_s=dec_s,
                                       repeated_4gram_rate=repeated_4gram_rate(hyps), buckets=buckets,
@@ -228,6 +235,7 @@ def main() -> None:
     t.add_argument("rung", choices=sorted(RUNGS))
     t.add_argument("--framework", default="torch", choices=["torch", "tf"])
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--stop-after", type=int, help="interrupt after this many epochs in all (resume later)")
     sub.add_parser("report", help="print the ladder from benchmarks/results/ladder/")
     sub.add_parser("rungs", help="what each rung changes")
     args = parser.parse_args()
@@ -238,7 +246,10 @@ def main() -> None:
         report()
     else:
         start = time.time()
-        state = train(args.rung, args.framework, args.seed)
+        state = train(args.rung, args.framework, args.seed, args.stop_after)
+        if not state["finished"]:
+            print(f"interrupted after epoch {len(state['history'])}: run the same command again to resume")
+            return
         evaluate(args.rung, args.framework, args.seed, state)
         print(f"done in {(time.time() - start) / 60:.0f} min", flush=True)
 

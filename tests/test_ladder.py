@@ -1,0 +1,103 @@
+"""benchmarks/ladder.py on a tiny slice: early stopping, exact resumption, and what a results file holds."""
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from llmbook.data.bible import en_es
+from llmbook.data.pairs import ParallelSplits
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ladder(tmp_path, monkeypatch):
+    """The benchmark module on 64 training pairs and tiny models, writing under tmp_path."""
+    threads, env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("ladder", ROOT / "benchmarks" / "ladder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    full = en_es()
+    small = ParallelSplits(full.train[:64], full.validation[:16], full.test[:12])
+    real_data = module.data
+
+    def data():
+        _, en, es, _ = real_data()
+        return small, en, es, {s: module.encode_pairs(getattr(small, s), en, es) for s in ("train", "validation", "test")}
+
+    monkeypatch.setattr(module, "data", data)
+    monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2))
+    monkeypatch.setattr(module, "RUNGS", {
+        "b": ("Seq2SeqAttention", dict(embed_dim=8, hidden_dim=16, dropout=0.2, score="additive"), "tiny b"),
+        "d": ("Transformer", dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32,
+                                  dropout=0.2, max_len=128), "tiny d")})
+    yield module
+    torch.set_num_threads(threads)
+    if env is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = env
+    sys.modules.pop("seq2seq_common", None)
+
+
+@pytest.mark.parametrize("rung", ["b", "d"])
+def test_an_interrupted_run_resumes_exactly(ladder, rung):
+    """Two epochs, stop, resume for a third: the same weights as three epochs in one go (dropout included)."""
+    assert ladder.train(rung, "torch", seed=1, stop_after=3)["finished"] is False
+    _, state_path, _ = ladder.paths(rung, "torch", 1)
+    straight = torch.load(state_path, weights_only=False)
+    state_path.unlink()
+    ladder.train(rung, "torch", seed=1, stop_after=2)
+    assert len(torch.load(state_path, weights_only=False)["state"]["history"]) == 2
+    ladder.train(rung, "torch", seed=1, stop_after=3)
+    resumed = torch.load(state_path, weights_only=False)
+    assert resumed["step"] == straight["step"] == 3 * 4                     # 64 pairs / 16 per batch, 3 epochs
+    for name, w in straight["model"].items():
+        assert torch.equal(w, resumed["model"][name]), f"{name} differs after resuming"
+    assert [h["val_loss"] for h in resumed["state"]["history"]] == [h["val_loss"] for h in straight["state"]["history"]]
+
+
+def test_training_stops_when_validation_stops_improving(ladder, monkeypatch):
+    """Patience 2: losses 5, 4, 4.5, 4.2 -> stop after epoch 4 with epoch 2 kept; the results file says so."""
+    real = ladder.framework
+    losses = iter([5.0, 4.0, 4.5, 4.2, 3.0])
+
+    def scripted(fw):
+        F = real(fw)
+        F.fit = lambda model, *a, **k: dict(loss=[1.0], val_loss=[next(losses)], seconds=[2.0])
+        return F
+
+    monkeypatch.setattr(ladder, "framework", scripted)
+    state = ladder.train("b", "torch", seed=1)
+    assert state["finished"] and [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]
+    assert (state["best_epoch"], state["best_val"], state["best_train_s"], state["train_s"]) == (2, 4.0, 4.0, 8.0)
+    out = ladder.evaluate("b", "torch", 1, state)
+    saved = json.loads(ladder.paths("b", "torch", 1)[2].read_text())
+    assert saved["best_epoch"] == 2 and saved["epochs"] == 4 and saved["train_s"] == 4.0
+    for dec in out["decodings"].values():
+        assert len(dec["hypotheses"]) == 12
+        assert sum(b["n"] for b in dec["buckets"].values()) == 12
+        assert "nrefs:1" in dec["bleu_signature"] and "nrefs:1" in dec["chrf_signature"]
+        assert 0 <= dec["bleu"] <= 100 and 0 <= dec["chrf"] <= 100
+
+
+def test_the_tensorflow_rung_trains_and_scores(ladder):
+    state = ladder.train("b", "tf", seed=1, stop_after=2)
+    assert not state["finished"] and [h["epoch"] for h in state["history"]] == [1, 2]
+    assert state["history"][1]["val_loss"] < state["history"][0]["val_loss"]
+    out = ladder.evaluate("b", "tf", 1, state)
+    assert out["framework"] == "tf" and out["params"] > 0 and set(out["decodings"]) == {"greedy", "beam k=4"}
+
+
+def test_repeated_4gram_rate(ladder):
+    assert ladder.repeated_4gram_rate(["a b c d a b c d"]) == pytest.approx(1 / 5)
+    assert ladder.repeated_4gram_rate(["a b c d e", "a b c d"]) == 0.0     # repeats count within one text only
+    assert ladder.repeated_4gram_rate(["a b"]) == 0.0
