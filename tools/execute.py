@@ -2,6 +2,7 @@
 
     python tools/execute.py                         # every chapters/*/NN_*.md and appendix/NN_*.md
     python tools/execute.py chapters/01_language_models/01_ngram.md
+    python tools/execute.py --text-only chapters/04_seq2seq/01_encoder_decoder.md   # prose edits only
 """
 from __future__ import annotations
 
@@ -46,10 +47,33 @@ def execute(md: Path, out: Path | None = None) -> float:
     return seconds
 
 
+def update_text(md: Path) -> int:
+    """Copy the prose (markdown cells) of a source into its executed twin, keeping every output; return the
+    number of cells changed. Refuses when code cells, their tags or the cell order differ: execute instead."""
+    new, twin = jupytext.read(md), nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    shape = lambda nb: [(c.cell_type, c.source if c.cell_type == "code" else "",  # noqa: E731
+                         c.metadata.get("tags", [])) for c in nb.cells]
+    if shape(new) != shape(twin):
+        raise SystemExit(f"execute --text-only: {md.name} changed more than prose (code, tags or cell order): "
+                         "execute it without --text-only")
+    changed = 0
+    for cell, old in zip(new.cells, twin.cells):
+        if cell.cell_type == "markdown" and cell.source != old.source:
+            old.source, changed = cell.source, changed + 1
+    nbformat.write(twin, md.with_suffix(".ipynb"))
+    return changed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", help="MyST sources (default: every chapter notebook source)")
+    parser.add_argument("--text-only", action="store_true",
+                        help="copy markdown edits into the .ipynb without executing (outputs kept)")
     args = parser.parse_args()
+    if args.text_only:
+        for md in sources(args.paths):
+            print(f"execute: {md.relative_to(ROOT)}: {update_text(md)} markdown cells updated", flush=True)
+        return
     nbclient_patch.apply()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
