@@ -17,7 +17,7 @@ beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hy
     python benchmarks/ladder.py train b --framework torch --seed 0   # resumes an interrupted run
     python benchmarks/ladder.py report                               # the ladder: mean ± std, paired bootstrap
 
-A PyTorch run keeps its resumable state (model, optimizer, history) in benchmarks/runs/ (not committed);
+A run keeps its resumable state (model, optimizer, RNG, history) in benchmarks/runs/ (not committed);
 seed 0's best checkpoint goes to llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it),
 other seeds' to benchmarks/runs/. Results: benchmarks/results/ladder/{rung}_{framework}_s{seed}.json.
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -93,21 +94,10 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None) -> dict:
     model = cls(**config)
     schedule = F.warmup_inverse_sqrt(R["peak_lr"], R["warmup"])
     state = dict(history=[], best_val=float("inf"), best_epoch=0, train_s=0.0)
-    if fw == "torch":
-        import torch
-        opt = torch.optim.Adam(model.parameters(), lr=R["peak_lr"])
-        if state_path.exists():                                   # resume an interrupted run where it stopped
-            saved = torch.load(state_path, weights_only=False)
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["optimizer"])
-            opt.llmbook_step = saved["step"]
-            if "rng" in saved:                                    # dropout draws continue as if never stopped
-                torch.set_rng_state(saved["rng"])
-            state = saved["state"]
-            print(f"{rung} {fw} s{seed}: resumed after epoch {len(state['history'])}", flush=True)
-    else:
-        import keras
-        opt = keras.optimizers.Adam(learning_rate=R["peak_lr"])
+    opt = make_optimizer(fw, model, R["peak_lr"])
+    if state_path.exists():                                       # resume an interrupted run where it stopped
+        state = load_state(fw, model, opt, state_path, ids["train"])
+        print(f"{rung} {fw} s{seed}: resumed after epoch {len(state['history'])}", flush=True)
     valid = Seq2SeqBatches(*ids["validation"], 256, shuffle=False)
     while True:
         epoch = len(state["history"]) + 1
@@ -132,12 +122,56 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None) -> dict:
             F.save(model, best_path, **config)
         print(f"{rung} {fw} s{seed} epoch {epoch}: train {hist['loss'][0]:.3f}  val {val:.3f}"
               f"{'  *' if better else ''}  ({hist['seconds'][0]:.0f} s)", flush=True)
-        if fw == "torch":
-            RUNS.mkdir(parents=True, exist_ok=True)
-            torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=getattr(opt, "llmbook_step", 0),
-                            rng=torch.get_rng_state(), state=state), state_path.with_suffix(".tmp"))
-            state_path.with_suffix(".tmp").replace(state_path)
+        save_state(fw, model, opt, state, state_path)
     return dict(state, finished=True)
+
+
+def make_optimizer(fw: str, model, lr: float):
+    if fw == "torch":
+        import torch
+        return torch.optim.Adam(model.parameters(), lr=lr)
+    import keras
+    return keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8)        # as llmbook.tf.train.fit's default
+
+
+def save_state(fw: str, model, opt, state: dict, path: Path) -> None:
+    """Everything a resumed run needs: weights, optimizer moments and step, dropout RNG, history."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    if fw == "torch":
+        import torch
+        torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=getattr(opt, "llmbook_step", 0),
+                        rng=torch.get_rng_state(), state=state), tmp)
+    else:                                    # Keras: every variable, the dropout layers' seed states included
+        with open(tmp, "wb") as f:
+            pickle.dump(dict(model=[v.numpy() for v in model.variables], optimizer=[v.numpy() for v in opt.variables],
+                             step=getattr(opt, "llmbook_step", 0), state=state), f)
+    tmp.replace(path)
+
+
+def load_state(fw: str, model, opt, path: Path, train_ids) -> dict:
+    """Restore what save_state kept into a freshly built model and optimizer; return the run's state."""
+    if fw == "torch":
+        import torch
+        saved = torch.load(path, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        if "rng" in saved:                                        # dropout draws continue as if never stopped
+            torch.set_rng_state(saved["rng"])
+    else:
+        with open(path, "rb") as f:
+            saved = pickle.load(f)
+        (src, dec_in), _ = next(iter(Seq2SeqBatches(*train_ids, 2, shuffle=False)))
+        model(src, dec_in)                                        # build the weights, then the optimizer's slots
+        opt.build(model.trainable_variables)
+        for dst, kept in ((model.variables, saved["model"]), (opt.variables, saved["optimizer"])):
+            if len(dst) != len(kept):
+                raise ValueError(f"{path} does not fit this model ({len(kept)} saved variables, {len(dst)} here): "
+                                 "delete it to start the run again")
+            for v, a in zip(dst, kept):
+                v.assign(a)
+    opt.llmbook_step = saved["step"]
+    return saved["state"]
 
 
 def repeated_4gram_rate(texts: list[str]) -> float:
