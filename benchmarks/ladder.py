@@ -15,7 +15,7 @@ Test scores come from the saved (float16) best checkpoint: sacreBLEU and chrF wi
 beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hypothesis (for paired bootstrap).
 
     python benchmarks/ladder.py train b --framework torch --seed 0   # resumes an interrupted run
-    python benchmarks/ladder.py report                               # the ladder: mean ± std, paired bootstrap
+    python benchmarks/ladder.py report [--write]                     # the ladder: mean ± std, paired bootstrap
 
 A run keeps its resumable state (model, optimizer, RNG, history) in benchmarks/runs/ (not committed);
 seed 0's best checkpoint goes to llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it),
@@ -229,37 +229,95 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def report() -> None:
-    """The ladder: mean ± std over seeds, paired bootstrap between adjacent rungs (seed 0), buckets."""
+ADJACENT = (("a", "b"), ("b", "c"), ("b", "c2"), ("b", "d"), ("b", "e"))   # (lower rung, the rung built on it)
+SUMMARY = CKPT / "ladder.json"        # shipped with the package: what the pages print beside their own runs
+
+
+def _mean_std(values) -> dict:
+    v = np.asarray(values, dtype=float)
+    return dict(mean=float(v.mean()), std=float(v.std(ddof=1)) if len(v) > 1 else None, n=len(v))
+
+
+def summarise(runs: list[dict], sources: list[str], refs: list[str], n_bootstrap: int = 1000) -> dict:
+    """Seeds pooled per rung and framework; bucket BLEU with bootstrap intervals and paired bootstrap tests
+    between adjacent rungs, both on seed 0 (the shipped checkpoints)."""
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
-    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))]
-    if not runs:
-        sys.exit(f"no results in {RESULTS}: train a rung first (python benchmarks/ladder.py train b)")
-    refs = [t for _, t in en_es().test]
-    print("| rung | framework | seeds | params | best epoch | train min | BLEU greedy | BLEU beam | chrF beam |")
-    print("|---|---|---:|---:|---|---:|---|---|---|")
     groups: dict[tuple, list] = {}
     for r in runs:
         groups.setdefault((r["rung"], r["framework"]), []).append(r)
-    beam = f"beam k={RECIPE['beam_k']}"
+    rows, buckets, paired = [], [], []
     for (rung, fw), rs in sorted(groups.items()):
-        def ms(key, dec):
-            v = np.array([r["decodings"][dec][key] for r in rs])
-            return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v[0]:.2f}"
-        print(f"| {rung} | {fw} | {len(rs)} | {rs[0]['params']:,} | {', '.join(str(r['best_epoch']) for r in rs)} | "
-              f"{np.mean([r['train_s'] for r in rs]) / 60:.0f} | {ms('bleu', 'greedy')} | {ms('bleu', beam)} | "
-              f"{ms('chrf', beam)} |")
+        rs.sort(key=lambda r: r["seed"])
+        row = dict(rung=rung, framework=fw, what=rs[0]["what"], params=rs[0]["params"], seeds=[r["seed"] for r in rs],
+                   best_epochs=[r["best_epoch"] for r in rs], epochs=[r["epochs"] for r in rs],
+                   train_min=_mean_std([r["train_s"] / 60 for r in rs]), device=rs[0]["device"])
+        for dec in rs[0]["decodings"]:
+            row[dec] = {k: _mean_std([r["decodings"][dec][k] for r in rs])
+                        for k in ("bleu", "chrf", "repeated_4gram_rate")}
+        rows.append(row)
+        seed0 = next((r for r in rs if r["seed"] == 0), None)
+        if seed0 is None:
+            continue
+        hyps = seed0["decodings"]["greedy"]["hypotheses"]
+        for label in seed0["decodings"]["greedy"]["buckets"]:
+            lo, hi = map(int, label.split("-"))
+            idx = [i for i, src in enumerate(sources) if lo <= len(src.split()) <= hi]
+            if not idx:
+                continue
+            score = BLEU().corpus_score([hyps[i] for i in idx], [[refs[i] for i in idx]], n_bootstrap=n_bootstrap)
+            buckets.append(dict(rung=rung, framework=fw, decoding="greedy", bucket=label, n=len(idx), bleu=score.score,
+                                bootstrap_mean=float(score._mean), ci95=float(score._ci)))
     seed0 = {(r["rung"], r["framework"]): r for r in runs if r["seed"] == 0}
     for fw in ("torch", "tf"):
-        order = [k for k in ("a", "b", "c", "c2", "d") if (k, fw) in seed0]
-        if len(order) < 2:
-            continue
-        systems = [(k, seed0[(k, fw)]["decodings"][beam]["hypotheses"]) for k in order]
-        _, res = PairedTest(systems, {"BLEU": BLEU()}, [refs], test_type="bs", n_samples=1000)()
-        print(f"\npaired bootstrap ({fw}, seed 0, {beam}, 1000 resamples; baseline {order[0]}):")
-        for name, r in zip(res["System"], res["BLEU"]):
-            print(f"  {name}: {r}")
+        for lower, upper in ADJACENT:
+            if (lower, fw) not in seed0 or (upper, fw) not in seed0:
+                continue
+            for dec in ("greedy", f"beam k={RECIPE['beam_k']}"):
+                systems = [(k, seed0[(k, fw)]["decodings"][dec]["hypotheses"]) for k in (lower, upper)]
+                _, res = PairedTest(systems, {"BLEU": BLEU()}, [refs], test_type="bs", n_samples=n_bootstrap)()
+                base, other = res["BLEU"]
+                paired.append(dict(framework=fw, decoding=dec, base=lower, system=upper, base_bleu=base.score,
+                                   system_bleu=other.score, p_value=float(other.p_value)))
+    any_run = runs[0]
+    return dict(recipe=RECIPE, split_checksum=any_run["split_checksum"], n_bootstrap=n_bootstrap,
+                bleu_signature=any_run["decodings"]["greedy"]["bleu_signature"],
+                chrf_signature=any_run["decodings"]["greedy"]["chrf_signature"],
+                reference_repeated_4gram_rate=any_run["reference_repeated_4gram_rate"],
+                rows=rows, buckets=buckets, paired=paired)
+
+
+def _fmt(ms: dict, digits: int = 2) -> str:
+    return f"{ms['mean']:.{digits}f}" + (f" ± {ms['std']:.{digits}f}" if ms["std"] is not None else "")
+
+
+def report(write: bool) -> dict:
+    """Print the ladder (mean ± std over seeds, bucket intervals, paired bootstrap); optionally ship the summary."""
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("*.json"))]
+    if not runs:
+        sys.exit(f"no results in {RESULTS}: train a rung first (python benchmarks/ladder.py train b)")
+    corpus = data()[0]
+    summary = summarise(runs, [s for s, _ in corpus.test], [t for _, t in corpus.test])
+    beam = f"beam k={RECIPE['beam_k']}"
+    print(f"sacreBLEU {summary['bleu_signature']}\nchrF {summary['chrf_signature']}\n")
+    print("| rung | framework | seeds | params | best epochs | train min | BLEU greedy | BLEU beam | chrF beam | rep. 4-grams |")
+    print("|---|---|---:|---:|---|---:|---|---|---|---:|")
+    for r in summary["rows"]:
+        print(f"| {r['rung']} | {r['framework']} | {len(r['seeds'])} | {r['params']:,} | "
+              f"{', '.join(map(str, r['best_epochs']))} | {_fmt(r['train_min'], 0)} | {_fmt(r['greedy']['bleu'])} | "
+              f"{_fmt(r[beam]['bleu'])} | {_fmt(r[beam]['chrf'])} | {_fmt(r[beam]['repeated_4gram_rate'], 3)} |")
+    print(f"\nreferences' repeated-4-gram rate: {summary['reference_repeated_4gram_rate']:.3f}")
+    print("\nBLEU by English source length (greedy, seed 0; ± half the 95 % bootstrap interval):")
+    for b in summary["buckets"]:
+        print(f"  {b['rung']} {b['framework']:<5} {b['bucket']:>5} words ({b['n']:>3}): {b['bleu']:5.2f} ± {b['ci95']:.2f}")
+    print(f"\npaired bootstrap ({summary['n_bootstrap']} resamples, seed 0):")
+    for p in summary["paired"]:
+        print(f"  {p['framework']:<5} {p['decoding']:<9} {p['base']} {p['base_bleu']:5.2f} -> {p['system']} "
+              f"{p['system_bleu']:5.2f}  p = {p['p_value']:.4f}")
+    if write:
+        SUMMARY.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        print(f"\nwrote {SUMMARY}")
+    return summary
 
 
 def main() -> None:
@@ -270,14 +328,15 @@ def main() -> None:
     t.add_argument("--framework", default="torch", choices=["torch", "tf"])
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--stop-after", type=int, help="interrupt after this many epochs in all (resume later)")
-    sub.add_parser("report", help="print the ladder from benchmarks/results/ladder/")
+    rep = sub.add_parser("report", help="print the ladder from benchmarks/results/ladder/")
+    rep.add_argument("--write", action="store_true", help=f"also write the summary the pages read ({SUMMARY.name})")
     sub.add_parser("rungs", help="what each rung changes")
     args = parser.parse_args()
     if args.cmd == "rungs":
         for k, (cls, sizes, what) in RUNGS.items():
             print(f"{k}: {what}\n   {cls}({sizes})")
     elif args.cmd == "report":
-        report()
+        report(args.write)
     else:
         start = time.time()
         state = train(args.rung, args.framework, args.seed, args.stop_after)

@@ -35,6 +35,7 @@ def ladder(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "data", data)
     monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(module, "SUMMARY", tmp_path / "ladder.json")
     monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2))
     monkeypatch.setattr(module, "RUNGS", {
         "b": ("Seq2SeqAttention", dict(embed_dim=8, hidden_dim=16, dropout=0.2, score="additive"), "tiny b"),
@@ -113,3 +114,24 @@ def test_repeated_4gram_rate(ladder):
     assert ladder.repeated_4gram_rate(["a b c d a b c d"]) == pytest.approx(1 / 5)
     assert ladder.repeated_4gram_rate(["a b c d e", "a b c d"]) == 0.0     # repeats count within one text only
     assert ladder.repeated_4gram_rate(["a b"]) == 0.0
+
+
+def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
+    """Three tiny runs (b seeds 0 and 1, d seed 0): mean ± std over seeds, buckets and a paired test b -> d."""
+    monkeypatch.setattr(ladder, "paths", lambda r, fw, s: (ladder.RUNS / f"{r}{fw}{s}.npz", ladder.RUNS / f"{r}{fw}{s}.state",
+                                                           ladder.RESULTS / f"{r}_{fw}_s{s}.json"))
+    for rung, seed in (("b", 0), ("b", 1), ("d", 0)):
+        ladder.evaluate(rung, "torch", seed, ladder.train(rung, "torch", seed, stop_after=1))
+    summary = ladder.report(write=True)
+    assert json.loads(ladder.SUMMARY.read_text()) == json.loads(json.dumps(summary))
+    rows = {(r["rung"], r["framework"]): r for r in summary["rows"]}
+    b = rows[("b", "torch")]
+    assert b["seeds"] == [0, 1] and b["greedy"]["bleu"]["n"] == 2
+    runs = [json.loads((ladder.RESULTS / f"b_torch_s{s}.json").read_text()) for s in (0, 1)]
+    chrf = [r["decodings"]["greedy"]["chrf"] for r in runs]
+    assert b["greedy"]["chrf"]["mean"] == pytest.approx(np.mean(chrf))
+    assert b["greedy"]["chrf"]["std"] == pytest.approx(np.std(chrf, ddof=1))
+    assert rows[("d", "torch")]["greedy"]["bleu"]["std"] is None               # one seed: no spread claimed
+    assert [(p["base"], p["system"]) for p in summary["paired"]] == [("b", "d"), ("b", "d")]
+    assert all(0 < p["p_value"] <= 1 for p in summary["paired"])
+    assert {x["rung"] for x in summary["buckets"]} == {"b", "d"} and all(x["n"] > 0 for x in summary["buckets"])
