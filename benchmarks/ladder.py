@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 import llmbook  # noqa: E402
 from llmbook.data.bible import en_es  # noqa: E402
 from llmbook.data.seq2seq import PAD_ID, Seq2SeqBatches, encode_pairs, load_tokenizers  # noqa: E402
+from llmbook.metrics import repeated_4gram_rate  # noqa: E402
 from seq2seq_common import decode_all, framework, n_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,19 +173,6 @@ def load_state(fw: str, model, opt, path: Path, train_ids) -> dict:
                 v.assign(a)
     opt.llmbook_step = saved["step"]
     return saved["state"]
-
-
-def repeated_4gram_rate(texts: list[str]) -> float:
-    """Share of word 4-grams that already occurred earlier in the same text (degenerate loops push it up)."""
-    seen_total = repeats = 0
-    for t in texts:
-        words, seen = t.split(), set()
-        for i in range(len(words) - 3):
-            g = tuple(words[i:i + 4])
-            repeats += g in seen
-            seen.add(g)
-            seen_total += 1
-    return repeats / max(seen_total, 1)
 
 
 def evaluate(rung: str, fw: str, seed: int, state: dict) -> dict:

@@ -61,6 +61,18 @@ def checkpoint_path(name: str):
     return path
 
 
+def shipped_results(name: str) -> dict:
+    """A benchmark summary shipped with the package beside the checkpoints it describes, e.g. 'ladder'."""
+    import json
+    from pathlib import Path
+    path = Path(__file__).parent / "checkpoints" / f"{name}.json"
+    if not path.exists():
+        shipped = sorted(p.stem for p in path.parent.glob("*.json"))
+        raise FileNotFoundError(f"no benchmark summary {name!r} in {path.parent}; shipped: {shipped}. "
+                                "Summaries are written by the scripts in benchmarks/ (e.g. ladder.py report --write).")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def stale_imports() -> list[str]:
     """'name loaded -> installed' for each imported package llmbook requires whose installed version differs."""
     import re

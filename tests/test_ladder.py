@@ -110,12 +110,6 @@ def test_the_tensorflow_rung_trains_and_scores(ladder):
     assert out["framework"] == "tf" and out["params"] > 0 and set(out["decodings"]) == {"greedy", "beam k=4"}
 
 
-def test_repeated_4gram_rate(ladder):
-    assert ladder.repeated_4gram_rate(["a b c d a b c d"]) == pytest.approx(1 / 5)
-    assert ladder.repeated_4gram_rate(["a b c d e", "a b c d"]) == 0.0     # repeats count within one text only
-    assert ladder.repeated_4gram_rate(["a b"]) == 0.0
-
-
 def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     """Three tiny runs (b seeds 0 and 1, d seed 0): mean ± std over seeds, buckets and a paired test b -> d."""
     monkeypatch.setattr(ladder, "paths", lambda r, fw, s: (ladder.RUNS / f"{r}{fw}{s}.npz", ladder.RUNS / f"{r}{fw}{s}.state",
