@@ -61,6 +61,8 @@ def _toc_files(node=None) -> list[str]:
 
 # Exercise sets by name: {"ch01": "ch01_language_models", ...}, one per master in grading_src/.
 EXERCISE_SETS = {grading_master.set_name(m): m.stem for m in grading_build.masters(REPO)}
+# Chapter folders whose exercise set is not written yet (their last page has no Exercises section).
+WITHOUT_EXERCISE_SET = {"07_llm"}
 
 
 def _book_toc():
@@ -312,3 +314,28 @@ def test_exercises_index_lists_every_set_with_its_points():
         assert int(chapter) == int(name[2:4]), (chapter, name)
         assert int(points) == sum(q.points for q in questions), f"{name}: the table says {points} points"
 
+
+def test_every_chapter_ends_with_an_exercises_section(built_book: Path):
+    """The last page of each chapter ends with an "Exercises" section that links the chapter's set page."""
+    chapters = [c for p in _toc()["parts"] if p.get("caption") == "Chapters" for c in p["chapters"]]
+    checked = []
+    for chapter in chapters:
+        folder = chapter["file"].split("/")[1]                          # "01_language_models"
+        name = EXERCISE_SETS.get(f"ch{folder[:2]}")
+        if folder in WITHOUT_EXERCISE_SET:
+            assert name is None, f"chapter {folder} has a set ({name}) now: remove it from WITHOUT_EXERCISE_SET"
+            continue
+        assert name, f"chapter {folder} has no exercise set in grading_src/ (nor is it in WITHOUT_EXERCISE_SET)"
+        last = (chapter.get("sections") or [chapter])[-1]["file"]
+        html = (built_book / f"{last}.html").read_text(encoding="utf-8")
+        sections = list(re.finditer(r'<section id="exercises(?:-\d+)?">(.*?)</section>', html, flags=re.S))
+        assert sections, f"{last}: no section titled Exercises"
+        section = sections[-1]
+        assert "<h2" not in html[section.end():], f"{last}: the Exercises section is not the page's last section"
+        targets = {((built_book / last).parent / href.split("#")[0]).resolve()
+                   for href in re.findall(r'href="([^"]+)"', section.group(1)) if "://" not in href}
+        page = built_book / "exercises" / f"{name}.html"
+        assert page.is_file() and page.resolve() in targets, (
+            f"{last}: its Exercises section does not link exercises/{name}.html (links: {sorted(map(str, targets))})")
+        checked.append(folder)
+    assert len(checked) == len(EXERCISE_SETS), (checked, EXERCISE_SETS)
