@@ -61,7 +61,7 @@ def browser():
 
 
 class Traffic:
-    """Records what must not happen: requests leaving localhost, failed requests, HTTP errors, JS errors."""
+    """Records what must not happen: requests leaving localhost, failed requests, HTTP errors, JS and console errors."""
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -82,6 +82,12 @@ class Traffic:
         page.on("response", lambda res: res.status >= 400 and not res.url.endswith("/favicon.ico")
                 and self.problems.append(f"HTTP {res.status} for {res.url}"))   # the book has no favicon
         page.on("pageerror", lambda err: self.problems.append(f"JavaScript error: {err}"))
+        page.on("console", self.console)
+
+    def console(self, message) -> None:
+        """Record a console error (a script's console.error, a resource that failed), except the favicon's 404."""
+        if message.type == "error" and not (message.location or {}).get("url", "").endswith("/favicon.ico"):
+            self.problems.append(f"console error: {message.text}")
 
     def assert_clean(self) -> None:
         """No request left the machine or failed, and no script threw."""
@@ -323,3 +329,20 @@ def test_attention_explorer_dropdowns_switch_frames_without_a_kernel(tab, built_
                     "jslinked to the stacks' selected_index?", pytrace=False)
     assert "head 2" in output.evaluate(VISIBLE_FRAMES_JS)
     traffic.assert_clean()
+
+
+def test_fresh_visit_logs_no_console_error(tab):
+    """A first visit (empty localStorage) logs no console error; the theme starts in its "auto" mode.
+
+    Without `html_context.default_mode` in _config.yml, pydata-sphinx-theme's head script stored an empty
+    mode and its JS logged "Got invalid theme mode: . Resetting to auto." on every first visit.
+    """
+    page, traffic = tab.page, tab.traffic
+    tab.open("intro.html")
+    page.wait_for_function("() => localStorage.getItem('mode') !== null")   # the theme's JS has run
+    assert page.evaluate("() => localStorage.getItem('mode')") == "auto"
+    assert page.evaluate("() => document.documentElement.dataset.theme") in ("light", "dark")
+    traffic.assert_clean()
+    page.evaluate("() => console.error('probe')")                         # the listener is not blind
+    assert traffic.problems == ["console error: probe"], traffic.problems
+
