@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 from pathlib import Path
 
@@ -346,3 +347,39 @@ def test_fresh_visit_logs_no_console_error(tab):
     page.evaluate("() => console.error('probe')")                         # the listener is not blind
     assert traffic.problems == ["console error: probe"], traffic.problems
 
+
+SEARCH_QUERY = "perplexity"
+SNIPPETS_JS = """() => [...document.querySelectorAll('#search-results li')].map(li => {
+  const p = li.querySelector('p.context');
+  return p ? p.textContent : null;
+})"""
+PAGE_TEXT_JS = """async (path) => {
+  const html = await (await fetch(path)).text();
+  const doc = new DOMParser().parseFromString(html, 'text/html');
+  doc.querySelectorAll('.headerlink').forEach(e => e.remove());
+  return {snippet: Search.htmlToText(html), title: doc.querySelector('article h1').textContent,
+          main: doc.querySelector('[role="main"]').textContent};
+}"""
+
+
+def test_search_snippets_quote_the_article_not_the_buttons(tab):
+    """Search result snippets start in the page's text, not with the Colab/.ipynb/.pdf buttons' labels."""
+    page, traffic = tab.page, tab.traffic
+    tab.open(f"search.html?q={SEARCH_QUERY}")
+    try:
+        page.wait_for_function(f"() => {{ const s = ({SNIPPETS_JS})(); return s.length > 0 && s.every(t => t); }}",
+                               timeout=10_000)
+    except Exception:
+        pytest.fail(f"search.html?q={SEARCH_QUERY}: no results with snippets within 10 s: "
+                    f"{page.evaluate(SNIPPETS_JS)} (problems: {traffic.problems})", pytrace=False)
+    snippets = [" ".join(text.split()) for text in page.evaluate(SNIPPETS_JS)]
+    for text in snippets:
+        start = text.lstrip(". ")
+        assert not re.match(r"(pdf|Colab|\.ipynb|\.md)\b", start), f"snippet starts with a button label: {text[:80]!r}"
+        assert ".pdf" not in text and "Colab .ipynb" not in text, f"snippet quotes the buttons: {text[:160]!r}"
+    for path in ("intro.html", OTHER_PAGE):                               # pages whose top a snippet quotes
+        got = page.evaluate(PAGE_TEXT_JS, path)
+        assert ".pdf" in got["main"], f"{path}: no .pdf button in [role=main] any more; revisit this test"
+        assert " ".join(got["snippet"].split()).startswith(" ".join(got["title"].split())), (
+            f"{path}: the search text starts {got['snippet'].strip()[:80]!r}, not with the title {got['title']!r}")
+    traffic.assert_clean()
