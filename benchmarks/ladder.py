@@ -84,7 +84,7 @@ def paths(rung: str, fw: str, seed: int) -> tuple[Path, Path, Path]:
 def train(rung: str, fw: str, seed: int, stop_after: int | None = None) -> dict:
     """Train until the validation loss has not improved for PATIENCE epochs; keep the best epoch.
 
-    `stop_after` interrupts after that many epochs (state["finished"] False); the next call resumes (PyTorch).
+    `stop_after` interrupts after that many epochs (state["finished"] False); the next call resumes.
     """
     F = framework(fw)
     corpus, en, es, ids = data()
@@ -128,6 +128,7 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None) -> dict:
 
 
 def make_optimizer(fw: str, model, lr: float):
+    """Adam with the same settings in both frameworks."""
     if fw == "torch":
         import torch
         return torch.optim.Adam(model.parameters(), lr=lr)
