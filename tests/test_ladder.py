@@ -36,8 +36,8 @@ def ladder(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(module, "SUMMARY", tmp_path / "ladder.json")
-    monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2))
-    monkeypatch.setattr(module, "PEAK_LR", {"Seq2SeqAttention": 4e-3, "Transformer": 2e-3})
+    monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2,
+                                                peak_lr=2e-3))
     monkeypatch.setattr(module, "RUNGS", {
         "b": ("Seq2SeqAttention", dict(embed_dim=8, hidden_dim=16, dropout=0.2, score="additive"), "tiny b"),
         "d": ("Transformer", dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32,
@@ -142,6 +142,6 @@ def test_a_pilot_runs_at_its_own_rate_in_a_scratch_folder(ladder, monkeypatch):
     assert seen == [3e-3] and len(history) == 2
     record = json.loads(ladder.PILOTS.read_text())
     assert [(p["rung"], p["peak_lr"], len(p["val_loss"])) for p in record] == [("b", 3e-3, 2)]
-    assert ladder.PEAK_LR == {"Seq2SeqAttention": 4e-3, "Transformer": 2e-3}
+    assert ladder.RECIPE["peak_lr"] == 2e-3
     assert not ladder.paths("b", "torch", 1)[1].exists()                  # the real run's state is untouched
     assert (ladder.RUNS / "pilots" / "b_torch_0.003" / "state").exists()
