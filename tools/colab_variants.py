@@ -25,9 +25,9 @@ keep the single-framework promise).
 
 A `parity` cell must not be needed by the cells after it, since neither notebook has it: no later cell kept
 in a variant may read a name the parity cell binds (assigns, defines, imports) or changes through an
-attribute or item (`model.w = ...`, `d[k] = ...`), unless a kept cell binds that name again in between.
-The check reads names only: a parity cell that changes an object through a method call
-(`model.load_state_dict(...)`) is not caught. A parity cell may not also carry `pytorch` or `tensorflow`.
+attribute or item (`model.w = ...`, `d[k] = ...`), unless a kept cell binds that name again in between
+(a cell that both binds and reads a name counts as binding it). The check reads names only: a parity
+cell that changes an object through a method call (`model.load_state_dict(...)`) is not caught. A parity cell may not also carry `pytorch` or `tensorflow`.
 And --report lists, besides, every name a variant reads that only removed cells define (a NameError on
 Colab); tests/test_colab_variants.py requires none on pages not in MIXED_PAGES.
 """
@@ -73,8 +73,6 @@ PARITY = "parity"   # the tag of cells that need both frameworks: shown in the b
 # llmbook.parity (the fix: split it, or tag it `pytorch` and `tensorflow`, which leaves it out of both
 # single-framework notebooks).
 MIXED_PAGES: dict[str, str] = {
-    "chapters/02_rnn/01_recurrence.md": "parity cell 11 imports llmbook.torch.rnn and llmbook.tf.rnn",
-    "chapters/03_lstm_gru/01_gates.md": "parity cell 14 imports llmbook.torch.rnn and llmbook.tf.rnn",
     "chapters/04_seq2seq/01_encoder_decoder.md": "shared cell 3 imports torch; parity cell 10 imports both",
     "chapters/04_seq2seq/02_translation.md": "shared cell 3 imports torch; parity cell 24 imports both",
     "chapters/04_seq2seq/03_beam_search.md": "shared cell 3 imports torch; parity cell 8 imports both",
@@ -327,7 +325,7 @@ def parity_violations(md: Path, root: Path = ROOT) -> list[str]:
                 if not live or later.cell_type != "code" or removed_from(later, fw):
                     continue
                 later_bound, read = _names(later.source)
-                needed = sorted(live & read)
+                needed = sorted(live & (read - later_bound))   # as dangling_names: a cell's own names are its own
                 if needed:
                     found.append(f"{where} defines or changes {', '.join(needed)}, which cell {j} reads, so the "
                                  f"{fw.title}-only notebook (without the parity cell) would not run: define "
