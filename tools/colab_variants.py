@@ -244,6 +244,7 @@ def setup_cell_source(first: str, md: Path, fw: Framework, root: Path = ROOT) ->
              "import llmbook"]
     if fw is PYTORCH:
         lines.append('llmbook.use_frameworks("torch")  # llmbook.seed() will not import TensorFlow')
+        lines.append("import torch")
     else:
         lines.append('llmbook.use_frameworks("tensorflow")  # llmbook.seed() will not import PyTorch')
         lines.append("import llmbook.tf  # imports TensorFlow quietly; it takes GPU memory as needed")
@@ -360,17 +361,22 @@ def dangling_names(md: Path, fw: Framework) -> list[str]:
     nb = jupytext.read(md)
     other = TENSORFLOW.tag if fw is PYTORCH else PYTORCH.tag
     kept_bound, removed_bound, notes = set(dir(builtins)), set(), []
+    setup = _setup_index(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        bound, read = _names(cell.source)
+        source = cell.source
+        if i == setup:                       # the page's own set-up cell is replaced by the variant's
+            removed_bound |= _names(source)[0]
+            source = setup_cell_source(source, md, fw)
+        bound, read = _names(source)
         if removed_from(cell, fw):
             removed_bound |= bound - kept_bound
             continue
         missing = sorted((read & removed_bound) - kept_bound - bound)
         if missing:
             notes.append(f"{rel(md)} cell {i}: the {fw.title}-only notebook reads {', '.join(missing)}, "
-                         f"defined only in {other} or parity cells")
+                         f"defined only in {other} or parity cells or the page's own set-up cell")
         kept_bound |= bound
     return notes
 
