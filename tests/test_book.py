@@ -62,7 +62,7 @@ def _toc_files(node=None) -> list[str]:
 # Exercise sets by name: {"ch01": "ch01_language_models", ...}, one per master in grading_src/.
 EXERCISE_SETS = {grading_master.set_name(m): m.stem for m in grading_build.masters(REPO)}
 # Chapter folders whose exercise set is not written yet (their last page has no Exercises section).
-WITHOUT_EXERCISE_SET = {"07_llm"}
+WITHOUT_EXERCISE_SET: set[str] = set()
 
 
 def _book_toc():
