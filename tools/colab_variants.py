@@ -85,10 +85,6 @@ MIXED_PAGES: dict[str, str] = {
         "shared cell 3 imports torch; parity cell 12 imports both; shared cell 17 imports llmbook.torch.train",
     "chapters/06_transformer/03_translation.md":
         "shared cell 3 imports torch; pytorch cell 9 imports llmbook.tf.checkpoint and llmbook.tf.transformer",
-    "chapters/07_llm/01_gpt.md":
-        "shared cell 3 imports torch; parity cell 13 imports both; tensorflow cell 23 imports llmbook.torch.checkpoint",
-    "chapters/07_llm/02_generation.md":
-        "shared cell 3 imports torch; tensorflow cell 5 imports llmbook.torch.checkpoint and llmbook.torch.gpt",
 }
 
 
