@@ -19,6 +19,18 @@ SETUP_HINT = "run `make setup` in the repository root (it installs everything th
 # tests/test_browser.py): chapters 4-6 are being rewritten by the translation issue. Remove this
 # list when the rewrite lands; every other page, appendix included, follows the rules.
 READABILITY_EXEMPT = ("chapters/04_seq2seq/", "chapters/05_attention/", "chapters/06_transformer/")
+
+
+def load_script(path: str):
+    """A script of the repository (tools/, benchmarks/: not packages) loaded as a module, by its path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # before exec_module: dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 # Folders the build may not touch; anything else that appears in the repository during the build is junk.
 _UNWATCHED = {".git", ".venv", ".venv-colab", "_vendor", "_build", ".pytest_cache", "node_modules"}
 

@@ -1,7 +1,6 @@
 """The book: a clean `jupyter-book build -W -n` that is complete, self-contained and links to Colab."""
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import yaml
 import llmbook
 from llmbook.grading import build as grading_build, master as grading_master, spec as grading_spec
 
-from conftest import READABILITY_EXEMPT, REPO, BookBuild, build_book, vendor_js
+from conftest import BookBuild, READABILITY_EXEMPT, REPO, build_book, load_script, vendor_js
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +66,7 @@ WITHOUT_EXERCISE_SET: set[str] = set()
 
 def _book_toc():
     """tools/book_toc.py, the toc and config with or without the Solutions part."""
-    loaded = importlib.util.spec_from_file_location("book_toc", REPO / "tools" / "book_toc.py")
-    module = importlib.util.module_from_spec(loaded)
-    loaded.loader.exec_module(module)
-    return module
+    return load_script("tools/book_toc.py")
 
 
 class _Assets(HTMLParser):

@@ -1,21 +1,18 @@
 """tools/colab_sim.py, the Colab simulation: a notebook that needs the repository fails, one that needs only
 the wheel passes, and the verdict holds the PENDING list to the truth."""
-import importlib.util
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def sim():
-    spec = importlib.util.spec_from_file_location("colab_sim", ROOT / "tools" / "colab_sim.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/colab_sim.py")
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +43,14 @@ def test_only_what_the_wheel_holds_is_there(sim, site, tmp_path):
                           "root = pathlib.Path(llmbook.__file__).parents[1]\n"
                           "json.loads((root / 'benchmarks/results/ch1_quality.json').read_text())")
     repo_import = _notebook(tmp_path / "repo_import.ipynb", "import seq2seq_common")
-    rows = {Path(r["notebook"]).stem: r for r in sim.simulate([ok, repo_file, repo_import], site, cell_timeout=120)}
+    other = _notebook(tmp_path / "other.ipynb", "import numpy", "import torch.nn")
+    rows = {Path(r["notebook"]).stem: r for r in sim.simulate([ok, repo_file, repo_import, other], site,
+                                                              cell_timeout=120, blocked=("torch",))}
     assert rows["ok"]["error"] is None
     assert "FileNotFoundError" in rows["repo_file"]["error"]
     assert "ModuleNotFoundError" in rows["repo_import"]["error"]
+    assert "ImportError: torch is blocked" in rows["other"]["error"]
+    assert sim.BLOCKED == {"pytorch": ("tensorflow", "keras"), "tensorflow": ("torch",)}
     assert all("\x1b" not in (r["error"] or "") for r in rows.values())
 
 
@@ -70,6 +71,11 @@ def test_the_verdict_keeps_pending_true(sim, monkeypatch):
     assert len(problems) == 2
     assert "delete its PENDING entry" in problems[0] and "NameError" in problems[1]
     assert sim.verdict([dict(rows[0], error="FileNotFoundError: x")]) == []
+
+
+def test_a_notebook_of_the_other_framework_is_refused(sim):
+    with pytest.raises(SystemExit, match="not tensorflow variants"):
+        sim.main(["--framework", "tensorflow", "colab/pytorch/01_language_models/01_ngram.ipynb"])
 
 
 def test_every_pending_entry_names_a_variant_and_a_reason(sim):

@@ -12,6 +12,7 @@ from llmbook.tf import gpt as tf_gpt
 from llmbook.tf.checkpoint import load_checkpoint as tf_load, save_checkpoint as tf_save
 from llmbook.torch import gpt as torch_gpt
 from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = dict(vocab_size=19, d_model=16, num_heads=4, num_layers=2, d_ff=24, max_len=24, dropout=0.1)
@@ -190,10 +191,7 @@ def test_clear_errors(models, framework):
 
 def test_the_shipped_tensorflow_gpt_is_the_pytorch_checkpoint_converted(tmp_path):
     """gpt_char_tf.npz holds gpt_char_torch.npz's values (tools/convert_checkpoint.py), and computes its logits."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("convert_checkpoint", ROOT / "tools" / "convert_checkpoint.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/convert_checkpoint.py")
     shipped = llmbook.checkpoint_path("gpt_char_tf.npz")
     fresh = tool.convert("gpt.GPT", llmbook.checkpoint_path("gpt_char_torch.npz"), tmp_path / "tf.npz")
     with np.load(shipped) as a, np.load(fresh) as b:          # keys "003:gpt_2/...": the layer counter varies

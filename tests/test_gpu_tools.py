@@ -1,5 +1,4 @@
 """benchmarks/gpu_throughput.py and tools/gpu_check.py: the FLOPs formula, the peak table, and smoke runs on a CPU."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,15 +8,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from llmbook.torch.train import cross_entropy
 from llmbook.torch.transformer import Transformer
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(path):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_script
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 import llmbook
 
-from conftest import READABILITY_EXEMPT
+from conftest import READABILITY_EXEMPT, load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*ROOT.glob("chapters/*/[0-9][0-9]_*.md"), *ROOT.glob("appendix/[0-9][0-9]_*.md")])
@@ -211,10 +211,7 @@ def test_figure_names_are_unique():
 
 def test_text_only_copies_captions_and_keeps_outputs(tmp_path):
     """`tools/execute.py --text-only` carries a caption edit into the twin and leaves its outputs alone."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("execute_tool", ROOT / "tools" / "execute.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/execute.py")
     md = ROOT / "chapters/02_rnn/01_recurrence.md"
     (tmp_path / md.name).write_text(md.read_text(encoding="utf-8"), encoding="utf-8")
     twin = nbformat.read(md.with_suffix(".ipynb"), as_version=4)

@@ -1,6 +1,7 @@
-"""The Colab simulation: each PyTorch-only notebook run from the llmbook wheel alone, away from the repository.
+"""The Colab simulation: each single-framework notebook run from the llmbook wheel alone, away from the repository.
 
     python tools/colab_sim.py                     # every notebook under colab/pytorch/
+    python tools/colab_sim.py --framework tensorflow              # every one under colab/tensorflow/
     python tools/colab_sim.py colab/pytorch/01_language_models/01_ngram.ipynb ...
     python tools/colab_sim.py --json out.json     # also write the table as JSON
 
@@ -13,7 +14,8 @@ repository. So this tool
    Python, the wheel's folder first on the kernel's PYTHONPATH; a first cell, added to the copy,
    stops the notebook unless `llmbook` is the wheel's and no path of the repository is on sys.path,
    so a page that reads a file next to the repository, or imports something only the repository
-   has, fails here as it would on Colab;
+   has, fails here as it would on Colab; the other framework cannot be imported in the kernel (a
+   sitecustomize on its path blocks it), so a single-framework notebook that needs both fails too;
 3. prints `| notebook | seconds | first error |` and exits 1 when a notebook outside PENDING fails, or
    a notebook in PENDING passes (then delete its entry).
 """
@@ -33,7 +35,8 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ROOT / "colab" / "pytorch"
+VARIANTS = ROOT / "colab"
+BLOCKED = {"pytorch": ("tensorflow", "keras"), "tensorflow": ("torch",)}     # what each variant must not import
 CELL_TIMEOUT = 300          # seconds, as tools/execute.py
 # Notebooks known to fail from the wheel alone, each with its reason; the run fails when one passes.
 PENDING = {
@@ -101,11 +104,31 @@ def run_notebook(nb, cwd: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[float
     return time.perf_counter() - start, error
 
 
-def simulate(notebooks: list[Path], site: Path, cell_timeout: int = CELL_TIMEOUT) -> list[dict]:
-    """Each notebook copied alone into an empty folder and run there from the wheel in `site`."""
+BLOCKER = """\
+# written by tools/colab_sim.py: the other framework cannot be imported in this kernel
+import sys
+
+
+class _Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(f"{{name}} is blocked: this notebook is for the other framework only")
+        return None
+
+
+sys.meta_path.insert(0, _Blocked())
+"""
+
+
+def simulate(notebooks: list[Path], site: Path, cell_timeout: int = CELL_TIMEOUT,
+             blocked: tuple[str, ...] = ()) -> list[dict]:
+    """Each notebook copied alone into an empty folder and run there from the wheel in `site`, the modules
+    `blocked` unimportable."""
     rows = []
     env = os.environ.copy()
-    os.environ["PYTHONPATH"] = str(site)                       # the kernel inherits it
+    blocker = Path(tempfile.mkdtemp(prefix="colab-sim-block-"))
+    (blocker / "sitecustomize.py").write_text(BLOCKER.format(blocked=set(blocked)), encoding="utf-8")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(blocker), str(site)])       # the kernel inherits it
     os.environ.pop("PYTHONSTARTUP", None)
     try:
         for path in notebooks:
@@ -122,6 +145,7 @@ def simulate(notebooks: list[Path], site: Path, cell_timeout: int = CELL_TIMEOUT
     finally:
         os.environ.clear()
         os.environ.update(env)
+        shutil.rmtree(blocker, ignore_errors=True)
     return rows
 
 
@@ -139,25 +163,32 @@ def verdict(rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook under colab/pytorch/")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook of the framework")
+    parser.add_argument("--framework", choices=sorted(BLOCKED), default="pytorch",
+                        help="whose variants (colab/<framework>/); the other framework is blocked")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT)
     args = parser.parse_args(argv)
-    notebooks = [p.resolve() for p in args.notebooks] or sorted(VARIANTS.glob("*/*.ipynb"))
+    folder = VARIANTS / args.framework
+    notebooks = [p.resolve() for p in args.notebooks] or sorted(folder.glob("*/*.ipynb"))
     missing = [str(p) for p in notebooks if not p.is_file()]
     if missing or not notebooks:
-        raise SystemExit(f"colab_sim: no such notebook: {missing or VARIANTS}; run `make colab` first")
+        raise SystemExit(f"colab_sim: no such notebook: {missing or folder}; run `make colab` first")
+    outside = [str(p) for p in notebooks if not p.is_relative_to(folder)]
+    if outside:
+        raise SystemExit(f"colab_sim: {outside} are not {args.framework} variants (under {folder})")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="colab-sim-wheel-") as tmp:
         site = Path(tmp) / "site"
         install(build_wheel(Path(tmp) / "wheel"), site)
         print("| notebook (from the wheel alone) | seconds | first error |\n|---|---:|---|", flush=True)
-        rows = simulate(notebooks, site, args.cell_timeout)
+        rows = simulate(notebooks, site, args.cell_timeout, BLOCKED[args.framework])
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     problems = verdict(rows)
-    print(f"colab_sim: {sum(not r['error'] for r in rows)} of {len(rows)} notebooks ran from the wheel alone "
-          f"({len(PENDING)} pending) in {time.perf_counter() - start:.0f} s", flush=True)
+    pending = sum(n.startswith(f"colab/{args.framework}/") for n in PENDING)
+    print(f"colab_sim: {sum(not r['error'] for r in rows)} of {len(rows)} {args.framework} notebooks ran from the "
+          f"wheel alone ({pending} pending) in {time.perf_counter() - start:.0f} s", flush=True)
     for p in problems:
         print("colab_sim:", p, file=sys.stderr)
     return 1 if problems else 0
