@@ -146,6 +146,6 @@ def encode_passages(split: GenreSplit, vocab: Vocab, length: int | None = None) 
 def title(play: str) -> str:
     """A readable title from a file stem: 'henry-iv-part-1' -> 'Henry IV Part 1'."""
     words = re.sub(r"-s-", "'s-", play).split("-")
-    small = ("and", "of", "the")
+    small = ("and", "of", "the", "for")
     return " ".join(w.upper() if re.fullmatch(r"[ivx]+", w) else w if i and w in small else w.capitalize()
                     for i, w in enumerate(words))
