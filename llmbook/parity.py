@@ -321,3 +321,12 @@ pair("Block")(_encoder_layer)             # a GPT block is an encoder layer run 
 @pair("GPT")
 def _gpt(tm, fm):
     return _stack(tm, fm, _encoder_layer)
+
+
+# ----------------------------------------------------------------------------------------------
+# Appendix: the encoder-only classifier (chapter 6's encoder, mean pooling, a linear head).
+
+
+@pair("EncoderClassifier")
+def _encoder_classifier(tm, fm):
+    return [*_stack(tm.encoder, fm.encoder, _encoder_layer), *_linear(fm.head, tm.head)]
