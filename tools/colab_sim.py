@@ -14,8 +14,9 @@ repository. So this tool
    Python, the wheel's folder first on the kernel's PYTHONPATH; a first cell, added to the copy,
    stops the notebook unless `llmbook` is the wheel's and no path of the repository is on sys.path,
    so a page that reads a file next to the repository, or imports something only the repository
-   has, fails here as it would on Colab; the other framework cannot be imported in the kernel (a
-   sitecustomize on its path blocks it), so a single-framework notebook that needs both fails too;
+   has, fails here as it would on Colab; and the other framework is hidden from the kernel (a
+   sitecustomize on its path), as if not installed, so a single-framework notebook that needs both
+   fails too;
 3. prints `| notebook | seconds | first error |` and exits 1 when a notebook outside PENDING fails, or
    a notebook in PENDING passes (then delete its entry).
 """
@@ -105,18 +106,21 @@ def run_notebook(nb, cwd: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[float
 
 
 BLOCKER = """\
-# written by tools/colab_sim.py: the other framework cannot be imported in this kernel
+# written by tools/colab_sim.py: the other framework is not installed, as far as this kernel can tell
+# (the path finder does not see it; probes such as importlib.util.find_spec get None, imports fail)
 import sys
+from importlib.machinery import PathFinder
 
 
-class _Blocked:
-    def find_spec(self, name, path=None, target=None):
+class _PathFinderWithout(PathFinder):
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
         if name.split(".")[0] in {blocked!r}:
-            raise ImportError(f"{{name}} is blocked: this notebook is for the other framework only")
-        return None
+            return None
+        return super().find_spec(name, path, target)
 
 
-sys.meta_path.insert(0, _Blocked())
+sys.meta_path[:] = [_PathFinderWithout if f is PathFinder else f for f in sys.meta_path]
 """
 
 
