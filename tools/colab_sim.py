@@ -41,14 +41,56 @@ BLOCKED = {"pytorch": ("tensorflow", "keras"), "tensorflow": ("torch",)}     # w
 CELL_TIMEOUT = 300          # seconds, as tools/execute.py
 # Notebooks known to fail from the wheel alone, each with its reason; the run fails when one passes.
 PENDING = {
-    "colab/pytorch/01_language_models/02_nnlm.ipynb": "NameError: shared cells compare with the TensorFlow model",
-    "colab/pytorch/02_rnn/02_char_rnn.ipynb": "NameError: shared cells compare with the TensorFlow model",
-    "colab/pytorch/03_lstm_gru/02_cnn_encoder.ipynb": "NameError: shared cells read tf_encoder, acc_tf",
-    "colab/pytorch/03_lstm_gru/03_char_lm_comparison.ipynb": "NameError: shared cells compare with TFCharRNN",
-    "colab/pytorch/04_seq2seq/01_encoder_decoder.ipynb": "NameError: an untagged parity cell (chapter 4 rework)",
-    "colab/pytorch/04_seq2seq/02_translation.ipynb": "NameError: an untagged parity cell (chapter 4 rework)",
-    "colab/pytorch/04_seq2seq/03_beam_search.ipynb": "NameError: an untagged parity cell (chapter 4 rework)",
-    "colab/pytorch/06_transformer/03_translation.ipynb": "reads benchmarks/results/ch6_quality.json (chapter 6 rework)",
+    "colab/pytorch/01_language_models/02_nnlm.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/pytorch/02_rnn/02_char_rnn.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/pytorch/03_lstm_gru/02_cnn_encoder.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/pytorch/03_lstm_gru/03_char_lm_comparison.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/pytorch/04_seq2seq/01_encoder_decoder.ipynb":
+        "imports TensorFlow (parity cell untagged): chapter 4 rework (MIXED_PAGES)",
+    "colab/pytorch/04_seq2seq/02_translation.ipynb":
+        "imports TensorFlow (parity cell untagged): chapter 4 rework (MIXED_PAGES)",
+    "colab/pytorch/04_seq2seq/03_beam_search.ipynb":
+        "imports TensorFlow (parity cell untagged): chapter 4 rework (MIXED_PAGES)",
+    "colab/pytorch/05_attention/01_attention_mechanism.ipynb":
+        "imports TensorFlow: chapter 5 rework (MIXED_PAGES)",
+    "colab/pytorch/05_attention/02_attention_dates.ipynb":
+        "imports TensorFlow: chapter 5 rework (MIXED_PAGES)",
+    "colab/pytorch/06_transformer/01_attention.ipynb":
+        "imports TensorFlow: chapter 6 rework (MIXED_PAGES)",
+    "colab/pytorch/06_transformer/02_transformer.ipynb":
+        "imports TensorFlow: chapter 6 rework (MIXED_PAGES)",
+    "colab/pytorch/06_transformer/03_translation.ipynb":
+        "reads benchmarks/results/ch6_quality.json: chapter 6 rework (MIXED_PAGES)",
+    "colab/tensorflow/01_language_models/02_nnlm.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/tensorflow/02_rnn/02_char_rnn.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/tensorflow/03_lstm_gru/02_cnn_encoder.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/tensorflow/03_lstm_gru/03_char_lm_comparison.ipynb":
+        "NameError: shared cells compare with the other framework's model",
+    "colab/tensorflow/04_seq2seq/01_encoder_decoder.ipynb":
+        "imports PyTorch: chapter 4 rework (MIXED_PAGES)",
+    "colab/tensorflow/04_seq2seq/02_translation.ipynb":
+        "imports PyTorch: chapter 4 rework (MIXED_PAGES)",
+    "colab/tensorflow/04_seq2seq/03_beam_search.ipynb":
+        "imports PyTorch: chapter 4 rework (MIXED_PAGES)",
+    "colab/tensorflow/05_attention/01_attention_mechanism.ipynb":
+        "imports PyTorch: chapter 5 rework (MIXED_PAGES)",
+    "colab/tensorflow/05_attention/02_attention_dates.ipynb":
+        "imports PyTorch: chapter 5 rework (MIXED_PAGES)",
+    "colab/tensorflow/05_attention/03_attention_translation.ipynb":
+        "imports PyTorch: chapter 5 rework (MIXED_PAGES)",
+    "colab/tensorflow/06_transformer/01_attention.ipynb":
+        "imports PyTorch: chapter 6 rework (MIXED_PAGES)",
+    "colab/tensorflow/06_transformer/02_transformer.ipynb":
+        "imports PyTorch: chapter 6 rework (MIXED_PAGES)",
+    "colab/tensorflow/06_transformer/03_translation.ipynb":
+        "imports PyTorch: chapter 6 rework (MIXED_PAGES)",
 }
 
 GUARD = """\
