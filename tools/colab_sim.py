@@ -108,10 +108,10 @@ assert not os.path.abspath(os.getcwd()).startswith(_repo), "running inside the r
 
 def build_wheel(out: Path) -> Path:
     """The llmbook wheel of this working tree, built without network or build isolation."""
-    leftover = not (ROOT / "build").exists()              # setuptools builds in the tree: tidy up after it
+    fresh = not (ROOT / "build").exists()         # setuptools builds in the tree: remove what it adds
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                     "--wheel-dir", str(out), str(ROOT)], check=True)
-    if leftover:
+    if fresh:
         shutil.rmtree(ROOT / "build", ignore_errors=True)
     wheels = sorted(out.glob("llmbook-*.whl"))
     if len(wheels) != 1:
