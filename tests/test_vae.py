@@ -222,3 +222,16 @@ def test_encoded_sentences_are_shifted_for_teacher_forcing():
     assert list(targets[1]) == [*src[1, :3], EOS_ID, PAD_ID]
     s, d, t = take(src, dec_in, targets, np.array([1]))
     assert s.shape == (1, 3) and d.shape == t.shape == (1, 4), "all-padding columns should be cut off"
+
+
+def test_shipped_checkpoints_load_in_both_frameworks_and_agree():
+    from llmbook.tf.checkpoint import load_checkpoint as tf_load
+    from llmbook.torch.checkpoint import load_checkpoint
+    t = load_checkpoint(torch_vae.SentenceVAE, llmbook.checkpoint_path("vae_torch.npz"), device="cpu")
+    f = tf_load(tf_vae.SentenceVAE, llmbook.checkpoint_path("vae_tf.npz"))
+    assert llmbook.shipped_results("vae")["model"]["latent_dim"] == t.to_mu.out_features
+    src, dec_in, _ = batch()
+    eps = np.zeros((4, t.to_mu.out_features), np.float32)
+    with torch.no_grad():
+        a = t(torch.as_tensor(src), torch.as_tensor(dec_in), torch.as_tensor(eps))[0].numpy()
+    assert np.abs(a - f(src, dec_in, eps)[0].numpy()).max() <= 1e-4, "vae_tf.npz is not vae_torch.npz converted"
