@@ -37,10 +37,6 @@ VARIANTS = ROOT / "colab" / "pytorch"
 CELL_TIMEOUT = 300          # seconds, as tools/execute.py
 # Notebooks known to fail from the wheel alone, each with its reason; the run fails when one passes.
 PENDING = {
-    "colab/pytorch/01_language_models/02_nnlm.ipynb": "NameError: shared cells compare with the TensorFlow model",
-    "colab/pytorch/02_rnn/02_char_rnn.ipynb": "NameError: shared cells compare with the TensorFlow model",
-    "colab/pytorch/03_lstm_gru/02_cnn_encoder.ipynb": "NameError: shared cells read tf_encoder, acc_tf",
-    "colab/pytorch/03_lstm_gru/03_char_lm_comparison.ipynb": "NameError: shared cells compare with TFCharRNN",
     "colab/pytorch/04_seq2seq/01_encoder_decoder.ipynb": "NameError: an untagged parity cell (chapter 4 rework)",
     "colab/pytorch/04_seq2seq/02_translation.ipynb": "NameError: an untagged parity cell (chapter 4 rework)",
     "colab/pytorch/04_seq2seq/03_beam_search.ipynb": "NameError: an untagged parity cell (chapter 4 rework)",
