@@ -41,14 +41,6 @@ BLOCKED = {"pytorch": ("tensorflow", "keras"), "tensorflow": ("torch",)}     # w
 CELL_TIMEOUT = 300          # seconds, as tools/execute.py
 # Notebooks known to fail from the wheel alone, each with its reason; the run fails when one passes.
 PENDING = {
-    "colab/pytorch/01_language_models/02_nnlm.ipynb":
-        "NameError: shared cells compare with the other framework's model",
-    "colab/pytorch/02_rnn/02_char_rnn.ipynb":
-        "NameError: shared cells compare with the other framework's model",
-    "colab/pytorch/03_lstm_gru/02_cnn_encoder.ipynb":
-        "NameError: shared cells compare with the other framework's model",
-    "colab/pytorch/03_lstm_gru/03_char_lm_comparison.ipynb":
-        "NameError: shared cells compare with the other framework's model",
     "colab/pytorch/04_seq2seq/01_encoder_decoder.ipynb":
         "imports TensorFlow (parity cell untagged): chapter 4 rework (MIXED_PAGES)",
     "colab/pytorch/04_seq2seq/02_translation.ipynb":
@@ -65,14 +57,6 @@ PENDING = {
         "imports TensorFlow: chapter 6 rework (MIXED_PAGES)",
     "colab/pytorch/06_transformer/03_translation.ipynb":
         "reads benchmarks/results/ch6_quality.json: chapter 6 rework (MIXED_PAGES)",
-    "colab/tensorflow/01_language_models/02_nnlm.ipynb":
-        "NameError: shared cells compare with the other framework's model",
-    "colab/tensorflow/02_rnn/02_char_rnn.ipynb":
-        "NameError: shared cells compare with the other framework's model",
-    "colab/tensorflow/03_lstm_gru/02_cnn_encoder.ipynb":
-        "NameError: shared cells compare with the other framework's model",
-    "colab/tensorflow/03_lstm_gru/03_char_lm_comparison.ipynb":
-        "NameError: shared cells compare with the other framework's model",
     "colab/tensorflow/04_seq2seq/01_encoder_decoder.ipynb":
         "imports PyTorch: chapter 4 rework (MIXED_PAGES)",
     "colab/tensorflow/04_seq2seq/02_translation.ipynb":
