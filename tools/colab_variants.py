@@ -240,7 +240,9 @@ def setup_cell_source(first: str, md: Path, fw: Framework, root: Path = ROOT) ->
              "import llmbook"]
     if fw is PYTORCH:
         lines.append('llmbook.use_frameworks("torch")  # llmbook.seed() will not import TensorFlow')
-        lines.append("import torch")
+        lines += ["import torch",
+                  "if not torch.cuda.is_available():",
+                  "    torch.set_num_threads(1)  # small models: one thread is as fast, steady"]
     else:
         lines.append('llmbook.use_frameworks("tensorflow")  # llmbook.seed() will not import PyTorch')
         lines.append("import llmbook.tf  # imports TensorFlow quietly; it takes GPU memory as needed")
