@@ -23,8 +23,8 @@ beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hy
     python benchmarks/ladder.py pilot b --lr 4e-3                     # 5 epochs at another peak learning rate
 
 A run keeps its resumable state (model, optimizer, RNG, history) and its best checkpoint in benchmarks/runs/
-(not committed); when seed 0 has finished, its best checkpoint is copied to
-llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it).
+(not committed); when seed 0 has finished, or `snapshot` scores a run still training, its best checkpoint is
+copied to llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it; their tables mark a snapshot).
 Results: benchmarks/results/ladder/{rung}_{framework}_s{seed}.json.
 """
 from __future__ import annotations
