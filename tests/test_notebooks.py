@@ -72,6 +72,9 @@ def test_framework_tags_and_ignore_markers(md):
             continue
         tags = set(c.metadata.get("tags", []))
         assert not {"pytorch", "tensorflow"} <= tags, f"{md.name}: a cell cannot be both pytorch and tensorflow"
+        if "nbval-ignore-output" in tags:
+            assert str(c.metadata.get("nbval-reason", "")).strip(), \
+                f"{md.name}: a cell tagged nbval-ignore-output needs ':nbval-reason: why its output varies'"
         lines = c.source.splitlines()
         for i, line in enumerate(lines):
             if "NBVAL_IGNORE_OUTPUT" in line:
