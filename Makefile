@@ -1,7 +1,9 @@
 # make setup      install Debian packages, .venv with pinned packages, vendored JS (idempotent)
 # make test       run every test, then nbval again under other CPU kernels, then the Colab-versions job
 #                 (tools/test_colab.sh: .venv-colab with colab-versions.txt) (sets up first if needed)
-# make book       build the HTML book into _build/html (sets up first if needed)
+# make book       build the HTML book into _build/html (sets up first if needed), with the Solutions part
+# make book SOLUTIONS=0  the same book without the Solutions part (solutions/ is left out: for a
+#                 course that hands out the exercises before the solutions; tools/book_toc.py)
 # make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs
 # make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
 # make grade SUBMISSIONS=dir HIDDEN=dir SECRET=text [SET=ch01]  batch-grade notebooks (sandboxed) into scores.csv
@@ -29,10 +31,19 @@ test: $(STAMP)
 	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider
 	bash tools/test_colab.sh
 
+# SOLUTIONS=1 (default): the book includes the solved notebooks (they are public in this repository).
+# SOLUTIONS=0: build from a _toc.yml without the Solutions part and a _config.yml that excludes solutions/.
+SOLUTIONS ?= 1
+ifeq ($(SOLUTIONS),0)
+BOOK_TOC := _build/no-solutions
+BOOK_ARGS := --toc $(BOOK_TOC)/_toc.yml --config $(BOOK_TOC)/_config.yml
+endif
 book: $(STAMP)
+	$(if $(filter $(SOLUTIONS),0 1),,$(error make book: SOLUTIONS must be 1 (the default) or 0, not "$(SOLUTIONS)"))
 	bash tools/vendor.sh
 	rm -rf _build/.doctrees _build/html
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(if $(BOOK_TOC),$(PY) tools/book_toc.py --solutions 0 --out $(BOOK_TOC))
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going $(BOOK_ARGS)
 	@echo "book: open _build/html/index.html in a browser"
 
 notebooks: $(STAMP)

@@ -24,7 +24,20 @@ def drop_duplicate_scripts(app: Any, pagename: str, templatename: str, context: 
     scripts[:] = kept   # the builder restores its own list after each page
 
 
+def search_snippets_from_the_article(app: Any, pagename: str, templatename: str, context: dict,
+                                     doctree: Any) -> None:
+    """Load search-snippets.js (book/static/) on the search page, after Sphinx's searchtools.js.
+
+    It makes result snippets quote the page's article, not the buttons and contents around it (see
+    the script). Deferred, so it runs after searchtools.js, which search.html loads after the page's
+    scripts, and before the search starts (on DOMContentLoaded).
+    """
+    if pagename == "search":
+        app.add_js_file("search-snippets.js", loading_method="defer")
+
+
 def setup(app: Any) -> dict:
     """Register the fixes."""
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    app.connect("html-page-context", search_snippets_from_the_article)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -49,34 +49,43 @@ def _jupyter_book() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def book_build(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
-    """Vendor the JavaScript, then build the book from clean (-W -n --keep-going) into a temp folder."""
+def vendor_js() -> None:
+    """Fill _vendor/ (MathJax, require.js, the widget manager) as `make book` does, or fail saying why."""
     vendor = subprocess.run(["bash", str(REPO / "tools" / "vendor.sh")], cwd=REPO,
                             capture_output=True, text=True)
     if vendor.returncode != 0:
         pytest.fail(f"tools/vendor.sh failed (the book's MathJax and widget files are missing): "
                     f"{vendor.stderr.strip()}\nFix: {SETUP_HINT}.", pytrace=False)
-    out = tmp_path_factory.mktemp("book")
+
+
+def build_book(out: Path, *options: str) -> BookBuild:
+    """`jupyter-book build` of the repository from clean (-W -n --keep-going, then `options`) into out."""
     before = _repo_files()
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")   # no __pycache__ from book/llmbook_html.py
     start = time.perf_counter()
     proc = subprocess.run([_jupyter_book(), "build", str(REPO), "--path-output", str(out),
-                           "-W", "-n", "--keep-going"],
+                           "-W", "-n", "--keep-going", *options],
                           cwd=REPO, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     log = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)   # drop terminal colours
     if proc.returncode != 0:
         problems = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
         shown = "\n".join(problems[:30]) or log[-3000:]
-        pytest.fail(f"`jupyter-book build . -W -n --keep-going` failed (exit {proc.returncode}); "
-                    f"every warning is an error:\n{shown}", pytrace=False)
+        pytest.fail(f"`jupyter-book build . -W -n --keep-going {' '.join(options)}` failed "
+                    f"(exit {proc.returncode}); every warning is an error:\n{shown}", pytrace=False)
     html = out / "_build" / "html"
     if not (html / "index.html").exists():
         pytest.fail(f"the build exited 0 but wrote no {html / 'index.html'}; build log tail:\n{log[-3000:]}",
                     pytrace=False)
     return BookBuild(html=html, log=log, seconds=seconds,
                      new_repo_files=sorted(_repo_files() - before))
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
+    """Vendor the JavaScript, then build the book (as `make book`: with solutions) into a temp folder."""
+    vendor_js()
+    return build_book(tmp_path_factory.mktemp("book"))
 
 
 @pytest.fixture(scope="session")

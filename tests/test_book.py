@@ -1,7 +1,10 @@
 """The book: a clean `jupyter-book build -W -n` that is complete, self-contained and links to Colab."""
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -9,8 +12,9 @@ import pytest
 import yaml
 
 import llmbook
+from llmbook.grading import build as grading_build, master as grading_master, spec as grading_spec
 
-from conftest import REPO, BookBuild
+from conftest import REPO, BookBuild, build_book, vendor_js
 
 pytestmark = pytest.mark.slow
 
@@ -32,11 +36,17 @@ def _config() -> dict:
     return yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf-8"))
 
 
+def _toc() -> dict:
+    """The book's _toc.yml."""
+    return yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
+
+
 def _toc_files(node=None) -> list[str]:
-    """Every page named in _toc.yml (root first), without suffix."""
+    """Every page named in _toc.yml (or in the toc `node`, a dict with a root), root first, without suffix."""
     if node is None:
-        toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf-8"))
-        return [toc["root"]] + _toc_files(toc)
+        node = _toc()
+    if isinstance(node, dict) and "root" in node:
+        return [node["root"]] + _toc_files({k: v for k, v in node.items() if k != "root"})
     found = []
     if isinstance(node, dict):
         if "file" in node:
@@ -47,6 +57,20 @@ def _toc_files(node=None) -> list[str]:
         for item in node:
             found += _toc_files(item)
     return found
+
+
+# Exercise sets by name: {"ch01": "ch01_language_models", ...}, one per master in grading_src/.
+EXERCISE_SETS = {grading_master.set_name(m): m.stem for m in grading_build.masters(REPO)}
+# Chapter folders whose exercise set is not written yet (their last page has no Exercises section).
+WITHOUT_EXERCISE_SET = {"07_llm"}
+
+
+def _book_toc():
+    """tools/book_toc.py, the toc and config with or without the Solutions part."""
+    loaded = importlib.util.spec_from_file_location("book_toc", REPO / "tools" / "book_toc.py")
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module
 
 
 class _Assets(HTMLParser):
@@ -122,6 +146,8 @@ def test_colab_button_opens_the_notebook_in_the_repository(built_book: Path):
     notebooks = [p for p in _toc_files() if (REPO / f"{p}.ipynb").exists()]
     assert "chapters/01_language_models/01_ngram" in notebooks, (
         "chapters/01_language_models/01_ngram.ipynb is missing: run `make notebooks`")
+    for name in EXERCISE_SETS.values():   # the exercise sets and their solutions are notebook pages too
+        assert f"exercises/{name}" in notebooks and f"solutions/{name}" in notebooks, (name, notebooks)
     for page in notebooks:
         expected = (f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{page}.ipynb")
         launch = [href for href, title in _assets(built_book / f"{page}.html").anchors
@@ -172,3 +198,144 @@ def test_every_page_loads_the_switcher(built_book: Path):
         assets = _assets(page)
         assert any("_static/switcher.js" in s for s in assets.scripts), f"{page.name} lacks switcher.js"
         assert any("_static/switcher.css" in s for s in assets.links), f"{page.name} lacks switcher.css"
+
+
+# --- the Exercises and Solutions parts --------------------------------------------------------------
+
+
+def _part(toc: dict, caption: str) -> list[str]:
+    """The pages of the part with this caption, in order."""
+    parts = [p for p in toc["parts"] if p.get("caption") == caption]
+    assert len(parts) == 1, f"_toc.yml should have one part captioned {caption!r}: {[p.get('caption') for p in toc['parts']]}"
+    return _toc_files(parts[0])
+
+
+def test_toc_has_exercises_and_solutions_parts_with_every_set():
+    """After the chapters, before the appendix: an Exercises part and a Solutions part, each an index and every set."""
+    toc = _toc()
+    assert [p.get("caption") for p in toc["parts"]] == ["Chapters", "Exercises", "Solutions", "Appendix"]
+    assert EXERCISE_SETS, "no exercise masters found in grading_src/"
+    for folder in ("exercises", "solutions"):
+        on_disk = sorted(p.stem for p in (REPO / folder).glob("*.ipynb"))
+        assert on_disk == sorted(EXERCISE_SETS.values()), f"{folder}/ holds {on_disk}: run `make exercises`"
+        part = _part(toc, folder.capitalize())
+        assert part == [f"{folder}/index"] + [f"{folder}/{name}" for name in EXERCISE_SETS.values()], part
+
+
+def test_toc_without_solutions_leaves_out_the_part_and_the_folder(tmp_path):
+    """tools/book_toc.py: SOLUTIONS=1 is the repository's toc and config; SOLUTIONS=0 drops every solution page."""
+    book_toc = _book_toc()
+    assert book_toc.toc(True) == _toc() and book_toc.config(True) == _config()
+    toc_path, config_path = book_toc.write(False, tmp_path)
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    with_solutions = _toc_files()
+    assert [p for p in with_solutions if p.startswith("solutions/")], "the default toc lists no solution page"
+    assert _toc_files(toc) == [p for p in with_solutions if not p.startswith("solutions/")]
+    assert [p["caption"] for p in toc["parts"]] == ["Chapters", "Exercises", "Appendix"]
+    assert config["exclude_patterns"] == _config()["exclude_patterns"] + ["solutions"]
+    for name, folder in config["sphinx"]["local_extensions"].items():   # found relative to the config file
+        assert (tmp_path / folder).resolve() == (REPO / _config()["sphinx"]["local_extensions"][name]).resolve()
+    config["sphinx"]["local_extensions"] = _config()["sphinx"]["local_extensions"]
+    assert {k: v for k, v in config.items() if k != "exclude_patterns"} == {
+        k: v for k, v in _config().items() if k != "exclude_patterns"}
+
+
+def _make_n(*args: str) -> subprocess.CompletedProcess:
+    """`make -n book ARGS` in the repository: what `make book` would run, without running it."""
+    make = shutil.which("make")
+    assert make, "make is not installed"
+    return subprocess.run([make, "-n", "book", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_make_book_solutions_switch_uses_the_generated_toc():
+    """`make book SOLUTIONS=0` builds from tools/book_toc.py's files; the default builds from the repository's."""
+    off = _make_n("SOLUTIONS=0")
+    assert off.returncode == 0, off.stderr
+    match = re.search(r"tools/book_toc\.py --solutions 0 --out (\S+)", off.stdout)
+    assert match, f"make book SOLUTIONS=0 does not run tools/book_toc.py:\n{off.stdout}"
+    out = match.group(1)
+    build = [line for line in off.stdout.splitlines() if "jupyter-book build" in line]
+    assert len(build) == 1 and f"--toc {out}/_toc.yml --config {out}/_config.yml" in build[0], build
+    default = _make_n()
+    build = [line for line in default.stdout.splitlines() if "jupyter-book build" in line]
+    assert default.returncode == 0 and len(build) == 1 and "--toc" not in build[0], default.stdout
+    assert "book_toc" not in default.stdout
+    wrong = _make_n("SOLUTIONS=no")
+    assert wrong.returncode != 0 and "SOLUTIONS must be 1 (the default) or 0" in wrong.stderr, wrong.stderr
+
+
+@pytest.fixture(scope="module")
+def book_without_solutions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The book built as `make book SOLUTIONS=0` builds it (about as long as the default build)."""
+    vendor_js()
+    toc_path, config_path = _book_toc().write(False, tmp_path_factory.mktemp("toc"))
+    return build_book(tmp_path_factory.mktemp("book-no-solutions"),
+                      "--toc", str(toc_path), "--config", str(config_path)).html
+
+
+def test_default_build_has_the_solutions_and_solutions_0_has_none(built_book: Path, book_without_solutions: Path):
+    """The default book has every solution page in its navigation; SOLUTIONS=0 builds and links none."""
+    nav = built_book / "intro.html"
+    for name in EXERCISE_SETS.values():
+        for book in (built_book, book_without_solutions):
+            assert (book / "exercises" / f"{name}.html").is_file(), f"{book}: exercises/{name}.html missing"
+        assert (built_book / "solutions" / f"{name}.html").is_file(), f"solutions/{name}.html not built"
+        assert f'href="solutions/{name}.html"' in nav.read_text(encoding="utf-8"), f"{name}: not in the navigation"
+        assert not (book_without_solutions / "solutions" / f"{name}.html").exists()
+    assert not (book_without_solutions / "solutions").exists()
+    linking = [p.relative_to(book_without_solutions).as_posix() for p in _pages(book_without_solutions)
+               if re.search(r'href="[^"]*solutions/', p.read_text(encoding="utf-8"))]
+    assert not linking, f"pages of the book without solutions link to solution pages: {linking}"
+
+
+def test_exercise_pages_say_how_to_check_an_answer(built_book: Path):
+    """Each set's page has its Colab button and its how-to text; the part's index links every set."""
+    for name in EXERCISE_SETS.values():
+        page = built_book / "exercises" / f"{name}.html"
+        text = page.read_text(encoding="utf-8")
+        for words in ("How to work.", "How you are graded.", "check cell"):
+            assert words in text, f"exercises/{name}.html lacks {words!r} (from grading_src/{name}.md)"
+        assert [h for h, t in _assets(page).anchors if t == "Launch on Colab"], f"{name}: no Colab button"
+    index = _assets(built_book / "exercises" / "index.html")
+    linked = {href.split("#")[0] for href, _ in index.anchors}
+    assert {f"{name}.html" for name in EXERCISE_SETS.values()} <= linked, linked
+    text = (built_book / "exercises" / "index.html").read_text(encoding="utf-8")
+    assert "How to check an answer" in text and "How your instructor grades" in text
+
+
+def test_exercises_index_lists_every_set_with_its_points():
+    """exercises/index.md's table: one row per set, with the points its questions add up to."""
+    rows = re.findall(r"^\| (\d+) \| \[[^\]]+\]\((ch\d\d_\w+)\.ipynb\) \| (\d+) \|$",
+                      (REPO / "exercises" / "index.md").read_text(encoding="utf-8"), flags=re.M)
+    assert [name for _, name, _ in rows] == list(EXERCISE_SETS.values()), rows
+    for chapter, name, points in rows:
+        questions = grading_spec.load(name.split("_")[0]).questions.values()
+        assert int(chapter) == int(name[2:4]), (chapter, name)
+        assert int(points) == sum(q.points for q in questions), f"{name}: the table says {points} points"
+
+
+def test_every_chapter_ends_with_an_exercises_section(built_book: Path):
+    """The last page of each chapter ends with an "Exercises" section that links the chapter's set page."""
+    chapters = [c for p in _toc()["parts"] if p.get("caption") == "Chapters" for c in p["chapters"]]
+    checked = []
+    for chapter in chapters:
+        folder = chapter["file"].split("/")[1]                          # "01_language_models"
+        name = EXERCISE_SETS.get(f"ch{folder[:2]}")
+        if folder in WITHOUT_EXERCISE_SET:
+            assert name is None, f"chapter {folder} has a set ({name}) now: remove it from WITHOUT_EXERCISE_SET"
+            continue
+        assert name, f"chapter {folder} has no exercise set in grading_src/ (nor is it in WITHOUT_EXERCISE_SET)"
+        last = (chapter.get("sections") or [chapter])[-1]["file"]
+        html = (built_book / f"{last}.html").read_text(encoding="utf-8")
+        sections = list(re.finditer(r'<section id="exercises(?:-\d+)?">(.*?)</section>', html, flags=re.S))
+        assert sections, f"{last}: no section titled Exercises"
+        section = sections[-1]
+        assert "<h2" not in html[section.end():], f"{last}: the Exercises section is not the page's last section"
+        targets = {((built_book / last).parent / href.split("#")[0]).resolve()
+                   for href in re.findall(r'href="([^"]+)"', section.group(1)) if "://" not in href}
+        page = built_book / "exercises" / f"{name}.html"
+        assert page.is_file() and page.resolve() in targets, (
+            f"{last}: its Exercises section does not link exercises/{name}.html (links: {sorted(map(str, targets))})")
+        checked.append(folder)
+    assert len(checked) == len(EXERCISE_SETS), (checked, EXERCISE_SETS)

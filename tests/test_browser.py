@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def browser():
 
 
 class Traffic:
-    """Records what must not happen: requests leaving localhost, failed requests, HTTP errors, JS errors."""
+    """Records what must not happen: requests leaving localhost, failed requests, HTTP errors, JS and console errors."""
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -82,6 +83,12 @@ class Traffic:
         page.on("response", lambda res: res.status >= 400 and not res.url.endswith("/favicon.ico")
                 and self.problems.append(f"HTTP {res.status} for {res.url}"))   # the book has no favicon
         page.on("pageerror", lambda err: self.problems.append(f"JavaScript error: {err}"))
+        page.on("console", self.console)
+
+    def console(self, message) -> None:
+        """Record a console error (a script's console.error, a resource that failed), except the favicon's 404."""
+        if message.type == "error" and not (message.location or {}).get("url", "").endswith("/favicon.ico"):
+            self.problems.append(f"console error: {message.text}")
 
     def assert_clean(self) -> None:
         """No request left the machine or failed, and no script threw."""
@@ -322,4 +329,57 @@ def test_attention_explorer_dropdowns_switch_frames_without_a_kernel(tab, built_
         pytest.fail(f"{CH6_EXPLORER}: choosing head 2 did not change the visible frame: are the dropdowns "
                     "jslinked to the stacks' selected_index?", pytrace=False)
     assert "head 2" in output.evaluate(VISIBLE_FRAMES_JS)
+    traffic.assert_clean()
+
+
+def test_fresh_visit_logs_no_console_error(tab):
+    """A first visit (empty localStorage) logs no console error; the theme starts in its "auto" mode.
+
+    Without `html_context.default_mode` in _config.yml, pydata-sphinx-theme's head script stored an empty
+    mode and its JS logged "Got invalid theme mode: . Resetting to auto." on every first visit.
+    """
+    page, traffic = tab.page, tab.traffic
+    tab.open("intro.html")
+    page.wait_for_function("() => localStorage.getItem('mode') !== null")   # the theme's JS has run
+    assert page.evaluate("() => localStorage.getItem('mode')") == "auto"
+    assert page.evaluate("() => document.documentElement.dataset.theme") in ("light", "dark")
+    traffic.assert_clean()
+    page.evaluate("() => console.error('probe')")                         # the listener is not blind
+    assert traffic.problems == ["console error: probe"], traffic.problems
+
+
+SEARCH_QUERY = "perplexity"
+SNIPPETS_JS = """() => [...document.querySelectorAll('#search-results li')].map(li => {
+  const p = li.querySelector('p.context');
+  return p ? p.textContent : null;
+})"""
+PAGE_TEXT_JS = """async (path) => {
+  const html = await (await fetch(path)).text();
+  const doc = new DOMParser().parseFromString(html, 'text/html');
+  doc.querySelectorAll('.headerlink').forEach(e => e.remove());
+  return {snippet: Search.htmlToText(html), title: doc.querySelector('article h1').textContent,
+          main: doc.querySelector('[role="main"]').textContent};
+}"""
+
+
+def test_search_snippets_quote_the_article_not_the_buttons(tab):
+    """Search result snippets start in the page's text, not with the Colab/.ipynb/.pdf buttons' labels."""
+    page, traffic = tab.page, tab.traffic
+    tab.open(f"search.html?q={SEARCH_QUERY}")
+    try:
+        page.wait_for_function(f"() => {{ const s = ({SNIPPETS_JS})(); return s.length > 0 && s.every(t => t); }}",
+                               timeout=10_000)
+    except Exception:
+        pytest.fail(f"search.html?q={SEARCH_QUERY}: no results with snippets within 10 s: "
+                    f"{page.evaluate(SNIPPETS_JS)} (problems: {traffic.problems})", pytrace=False)
+    snippets = [" ".join(text.split()) for text in page.evaluate(SNIPPETS_JS)]
+    for text in snippets:
+        start = text.lstrip(". ")
+        assert not re.match(r"(pdf|Colab|\.ipynb|\.md)\b", start), f"snippet starts with a button label: {text[:80]!r}"
+        assert ".pdf" not in text and "Colab .ipynb" not in text, f"snippet quotes the buttons: {text[:160]!r}"
+    for path in ("intro.html", OTHER_PAGE):                               # pages whose top a snippet quotes
+        got = page.evaluate(PAGE_TEXT_JS, path)
+        assert ".pdf" in got["main"], f"{path}: no .pdf button in [role=main] any more; revisit this test"
+        assert " ".join(got["snippet"].split()).startswith(" ".join(got["title"].split())), (
+            f"{path}: the search text starts {got['snippet'].strip()[:80]!r}, not with the title {got['title']!r}")
     traffic.assert_clean()
