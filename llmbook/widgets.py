@@ -15,6 +15,9 @@ import html
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
+import numpy as np
+
+from llmbook.data.seq2seq import BOS_ID
 
 HAS_STACK = hasattr(widgets, "Stack")   # ipywidgets >= 8
 
@@ -104,7 +107,6 @@ def heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title: str =
 
     Hovering a cell shows "row -> col: weight"; hovering a row label shows that row's weights over all cols.
     """
-    import numpy as np
     w = np.asarray(weights, dtype=float)
     if w.shape != (len(rows), len(cols)):
         raise ValueError(f"heatmap_html got weights of shape {w.shape} for {len(rows)} rows and {len(cols)} cols")
@@ -186,3 +188,30 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence], caption: str = "
     head = "".join(cell(h, "th") for h in header)
     body = "".join("<tr>" + "".join(cell(v, "td") for v in r) + "</tr>" for r in rows)
     return f"<table style='border-collapse:collapse'>{cap}<tr>{head}</tr>{body}</table>"
+
+
+ATTENTION_KINDS = {"encoder self-attention": "encoder", "decoder self-attention": "decoder",
+                   "cross-attention": "cross"}
+
+
+def transformer_explorer(sentences: Sequence[str], src_tok, tgt_tok, decode, maps_of) -> widgets.VBox:
+    """Precomputed heatmaps of every sentence, attention kind, layer and head of an encoder–decoder Transformer.
+
+    `decode(src_ids (1, S)) -> output ids`, `maps_of(src_ids (1, S), tgt_in (1, T)) -> {"encoder": [...],
+    "decoder": [...], "cross": [...]}`, one (1, h, rows, cols) NumPy array per layer: either framework.
+    """
+    frames = {}
+    for sentence in sentences:
+        src_ids = np.asarray(src_tok.encode(sentence))[None]                  # (1, S)
+        out_ids = list(decode(src_ids))
+        maps = maps_of(src_ids, np.array([[BOS_ID, *out_ids]]))              # tgt_in (1, T)
+        src_p, tgt_p = src_tok.pieces(src_ids[0]), ["<bos>", *tgt_tok.pieces(out_ids)]
+        axes = {"encoder": (src_p, src_p), "decoder": (tgt_p, tgt_p), "cross": (tgt_p, src_p)}
+        for kind, key in ATTENTION_KINDS.items():
+            for layer, w in enumerate(maps[key]):
+                for head in range(w.shape[1]):
+                    title = f"{kind}, layer {layer + 1}, head {head + 1} — output: {tgt_tok.decode(out_ids)}"
+                    frames[(sentence, kind, f"layer {layer + 1}", f"head {head + 1}")] = shaded_heatmap_html(
+                        np.round(w[0, head], 3), *axes[key], title=title)
+    return frame_selector(frames, ["sentence", "attention", "layer", "head"],
+                          missing="this model's decoder has fewer layers than its encoder")

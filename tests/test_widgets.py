@@ -107,3 +107,49 @@ def test_linked_stack_errors(monkeypatch, stackless):
         lw.linked_stack(pick, [ipywidgets.HTML("only one")])
     with pytest.raises(TypeError, match="needs a selection control"):
         lw.linked_stack(ipywidgets.HTML("not a control"), [ipywidgets.HTML("a")])
+
+
+class _Tok:
+    """A toy tokenizer: one id per character, pieces are the characters."""
+
+    def encode(self, text):
+        return [ord(c) for c in text]
+
+    def pieces(self, ids):
+        return [chr(i) for i in ids]
+
+    def decode(self, ids):
+        return "".join(chr(i) for i in ids)
+
+
+def test_transformer_explorer_holds_every_layer_and_head():
+    """2 sentences x (2 encoder + 1 decoder + 1 cross layers) x 3 heads frames; inputs reach the callbacks."""
+    import numpy as np
+    from llmbook.data.seq2seq import BOS_ID
+    seen = []
+
+    def decode(src):
+        assert src.shape[0] == 1
+        return [ord("x"), ord("y")]
+
+    def maps_of(src, tgt_in):
+        seen.append(tgt_in.tolist())
+        S, T = src.shape[1], tgt_in.shape[1]
+        return {"encoder": [np.full((1, 3, S, S), 1 / S)] * 2, "decoder": [np.tril(np.ones((1, 3, T, T)))],
+                "cross": [np.full((1, 3, T, S), 1 / S)]}
+
+    box = lw.transformer_explorer(["ab", "cde"], _Tok(), _Tok(), decode, maps_of)
+    assert seen == [[[BOS_ID, ord("x"), ord("y")]]] * 2
+    dropdowns = box.children[0].children
+    assert [d.description for d in dropdowns] == ["sentence", "attention", "layer", "head"]
+    assert list(dropdowns[0].options) == ["ab", "cde"] and list(dropdowns[3].options) == ["head 1", "head 2", "head 3"]
+    html = shown(box.children[1]).value                                  # the first frame: encoder, layer 1, head 1
+    assert "encoder self-attention, layer 1, head 1 — output: xy" in html
+    def frame(*index):                                                     # follow the nested stacks by position
+        w = box.children[1]
+        for i in index:
+            w = w.children[i]
+        return w.value
+
+    assert "cross-attention, layer 1, head 3" in frame(1, 2, 0, 2) and "<td" in frame(1, 2, 0, 2)
+    assert "fewer layers" in frame(0, 1, 1, 0)                             # decoder self-attention has no layer 2
