@@ -215,3 +215,46 @@ def transformer_explorer(sentences: Sequence[str], src_tok, tgt_tok, decode, map
                         np.round(w[0, head], 3), *axes[key], title=title)
     return frame_selector(frames, ["sentence", "attention", "layer", "head"],
                           missing="this model's decoder has fewer layers than its encoder")
+
+
+def beam_table_html(trace: Sequence[dict], k: int, final, decode) -> str:
+    """One beam-search trace as an HTML table: steps as rows, beams as columns, finished hypotheses at the right.
+
+    `trace` is one source's `BeamResult.trace` entry, `final` its best hypothesis, `decode(ids) -> text`.
+    """
+    cell = "padding:2px 6px;border:1px solid #ddd;font-family:monospace;font-size:12px;vertical-align:top"
+    text = lambda ids: html.escape(decode(ids)) or "∅"  # noqa: E731  (an empty prefix shows as ∅)
+    head = "".join(f"<th style='{cell}'>beam {j + 1}</th>" for j in range(k))
+    rows = []
+    for s in trace:
+        beams = [f"{text(t)}<br><span style='color:#666'>{lp:.2f}</span>" for t, lp in s["beams"]]
+        beams += [""] * (k - len(beams))
+        done = "<br>".join(f"{text(t)} <span style='color:#a33'>{sc:.2f}</span>" for t, _, sc in s["finished"])
+        rows.append(f"<tr><td style='{cell}'>{s['step']}</td>" + "".join(f"<td style='{cell}'>{b}</td>" for b in beams)
+                    + f"<td style='{cell}'>{done}</td></tr>")
+    return (f"<div style='overflow-x:auto;max-width:100%'><table style='border-collapse:collapse'><tr>"
+            f"<th style='{cell}'>t</th>{head}<th style='{cell}'>finished: score</th></tr>{''.join(rows)}</table>"
+            f"<p><b>output</b> (best score {final.score:.3f}): {html.escape(decode(final.tokens))}</p></div>")
+
+
+def beam_explorer(search, sentences: Sequence[tuple[str, str]], src_tok, tgt_tok, widths: Sequence[int],
+                  default: int, **search_kw) -> widgets.VBox:
+    """A sentence picker over beam-width sliders, every frame a precomputed `beam_table_html` (static book too).
+
+    `search(src_ids (1, S), k=..., trace=True, **search_kw) -> BeamResult` runs one framework's beam search;
+    `sentences` are (source, reference) pairs.
+    """
+    per_sentence, labels = [], []
+    for source, reference in sentences:
+        src = np.asarray(src_tok.encode(source))[None]                         # (1, S)
+        frames = {}
+        for k in widths:
+            res = search(src, k=k, trace=True, **search_kw)
+            frames[str(k)] = (f"<p><b>EN</b> {html.escape(source)}<br><b>REF</b> {html.escape(reference)}</p>"
+                              + beam_table_html(res.trace[0], k, res.hypotheses[0][0], tgt_tok.decode))
+        per_sentence.append(frame_slider(frames, description="beam width k", value=str(default)))
+        short = source if len(source) <= 60 else source[:57] + "..."
+        labels.append(f"{len(labels) + 1}. {short}")                          # unique even if two are cut alike
+    pick = widgets.Dropdown(options=labels, description="sentence", style={"description_width": "initial"},
+                            layout=widgets.Layout(width="auto", max_width="100%"))
+    return widgets.VBox([pick, linked_stack(pick, per_sentence)])

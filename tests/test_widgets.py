@@ -4,6 +4,7 @@ The 7.x path is tested here on any ipywidgets by setting `widgets.HAS_STACK = Fa
 runs this file again under ipywidgets 7 (Colab's), where it is the only path.
 """
 import ipywidgets
+import numpy as np
 from ipywidgets.widgets.widget_link import Link
 import pytest
 
@@ -153,3 +154,41 @@ def test_transformer_explorer_holds_every_layer_and_head():
 
     assert "cross-attention, layer 1, head 3" in frame(1, 2, 0, 2) and "<td" in frame(1, 2, 0, 2)
     assert "fewer layers" in frame(0, 1, 1, 0)                             # decoder self-attention has no layer 2
+
+
+def test_beam_explorer_precomputes_every_sentence_and_width():
+    """Real beam searches on a tiny model: one frame per (sentence, width), each the trace of that search."""
+    import torch
+    import llmbook
+    from llmbook.data.seq2seq import BOS_ID, EOS_ID
+    from llmbook.torch.decoding import beam_search
+    from llmbook.torch.seq2seq import Seq2Seq
+
+    class Tok(_Tok):
+        def encode(self, text):
+            return [4 + (ord(c) % 5) for c in text]
+
+        def decode(self, ids):
+            return " ".join(f"w{i}" for i in ids)
+
+    llmbook.seed(0)
+    model = Seq2Seq(src_vocab_size=9, tgt_vocab_size=7, embed_dim=4, hidden_dim=6).eval()
+    calls = []
+
+    def search(src, **kw):
+        calls.append((src.shape, kw["k"]))
+        with torch.no_grad():
+            return beam_search(model, src, **kw)
+
+    box = lw.beam_explorer(search, [("abc", "ref one"), ("de" * 40, "ref two")], Tok(), Tok(), widths=(1, 3),
+                           default=3, bos_id=BOS_ID, eos_id=EOS_ID, max_len=4)
+    assert calls == [((1, 3), 1), ((1, 3), 3), ((1, 80), 1), ((1, 80), 3)]
+    pick = box.children[0]
+    assert list(pick.options) == ["1. abc", "2. " + ("de" * 40)[:57] + "..."]
+    sentence = box.children[1].children[0]                                # the first sentence's slider box
+    slider, stack = sentence.children
+    assert list(slider.options) == ["1", "3"] and slider.value == "3"
+    k3 = stack.children[1].value
+    want = beam_search(model, np.array([Tok().encode("abc")]), k=3, bos_id=BOS_ID, eos_id=EOS_ID, max_len=4)
+    assert "beam 3" in k3 and "ref one" in k3 and f"{Tok().decode(want.sequences[0])}</p>" in k3
+    assert "beam 2" not in stack.children[0].value                       # width 1: one beam column
