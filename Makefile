@@ -4,7 +4,9 @@
 # make book       build the HTML book into _build/html (sets up first if needed), with the Solutions part
 # make book SOLUTIONS=0  the same book without the Solutions part (solutions/ is left out: for a
 #                 course that hands out the exercises before the solutions; tools/book_toc.py)
-# make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs
+# make notebooks  execute every MyST source (*.md) into its .ipynb twin with outputs, then `make colab`
+# make colab      regenerate the PyTorch-only and TensorFlow-only notebooks of every chapter page
+#                 (colab/pytorch/, colab/tensorflow/: tools/colab_variants.py; no outputs, no kernel)
 # make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
 # make grade SUBMISSIONS=dir HIDDEN=dir SECRET=text [SET=ch01]  batch-grade notebooks (sandboxed) into scores.csv
 # make benchmarks print execution times and quality tables
@@ -18,7 +20,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # fails here rather than on a learner's machine (tests/test_dispatch.py shows the kernels differ).
 DISPATCH2 := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1
 
-.PHONY: setup test book notebooks exercises grade benchmarks clean
+.PHONY: setup test book notebooks colab exercises grade benchmarks clean
 
 $(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/vendor.sh
 	bash tools/setup.sh
@@ -48,6 +50,10 @@ book: $(STAMP)
 
 notebooks: $(STAMP)
 	$(PY) tools/execute.py $(NB)
+	$(PY) tools/colab_variants.py
+
+colab: $(STAMP)
+	$(PY) tools/colab_variants.py
 
 exercises: $(STAMP)
 	$(PY) -m llmbook.grading.build

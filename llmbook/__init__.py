@@ -21,18 +21,37 @@ COLAB_RESTART = ("llmbook: if pip changed a package that was already imported, o
                  "not show: Runtime > Restart session, then run the notebook from the top.")
 
 
+# The frameworks seed() seeds (those installed). A single-framework notebook narrows it: use_frameworks().
+_FRAMEWORKS: tuple[str, ...] = ("torch", "tensorflow")
+
+
+def use_frameworks(*names: str) -> None:
+    """Work with these frameworks only ("torch", "tensorflow"): llmbook.seed() then seeds, so imports, no other.
+
+    The single-framework notebooks (colab/pytorch/..., colab/tensorflow/..., tools/colab_variants.py) call it
+    in their set-up cell: Colab has both frameworks installed, and seed() would otherwise import the other
+    one (its import time and GPU memory) in a kernel that never uses it.
+    """
+    unknown = [n for n in names if n not in ("torch", "tensorflow")]
+    if unknown or not names:
+        raise ValueError(f"use_frameworks: name one or both of 'torch' and 'tensorflow', not {names!r}")
+    global _FRAMEWORKS
+    _FRAMEWORKS = tuple(dict.fromkeys(names))
+
+
 def seed(n: int = 0, deterministic: bool | None = None) -> None:
     """Seed Python, NumPy, PyTorch and TensorFlow (those installed); optionally make their kernels deterministic.
 
     `deterministic=None` (the default) means deterministic kernels on a CPU-only machine (nbval compares
     outputs bit for bit there) and fast, non-deterministic ones when a GPU is present; True or False forces
     the choice. TensorFlow's op determinism stays off on a GPU even when asked: some ops (e.g. the
-    embedding gradient's segment sums) have no deterministic GPU kernel and would raise.
+    embedding gradient's segment sums) have no deterministic GPU kernel and would raise. After
+    `use_frameworks("torch")` (or "tensorflow") the other framework is neither seeded nor imported.
     """
     random.seed(n)
     np.random.seed(n)
     os.environ["PYTHONHASHSEED"] = str(n)
-    if importlib.util.find_spec("torch") is not None:
+    if "torch" in _FRAMEWORKS and importlib.util.find_spec("torch") is not None:
         import torch
         torch.manual_seed(n)   # also seeds every CUDA device
         gpu = torch.cuda.is_available() or (getattr(torch.backends, "mps", None) is not None
@@ -42,7 +61,7 @@ def seed(n: int = 0, deterministic: bool | None = None) -> None:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")   # deterministic cuBLAS
         torch.use_deterministic_algorithms(det, warn_only=True)
         torch.backends.cudnn.benchmark = not det
-    if importlib.util.find_spec("tensorflow") is not None:
+    if "tensorflow" in _FRAMEWORKS and importlib.util.find_spec("tensorflow") is not None:
         from llmbook.tf import tensorflow as tf   # quiet import
         tf.keras.utils.set_random_seed(n)
         tf_gpu = bool(tf.config.list_physical_devices("GPU"))

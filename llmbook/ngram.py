@@ -8,6 +8,10 @@ import numpy as np
 
 from llmbook.sampling import sample_tokens
 
+# The add-k constants that chapter 1 (and benchmarks/ch1_quality.py) try for each order n, keeping
+# the one with the lowest perplexity on the validation plays: steps of about 3x from 0.1 to 1e-4.
+ADD_K_GRID = (0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001)
+
 
 class NGramLM:
     """An order-n Markov model P(w_t | w_{t-n+1..t-1}) estimated from counts.
@@ -54,6 +58,7 @@ class NGramLM:
         for m in range(2, n + 1):
             for gram in self.counts[m]:
                 self.cont[m - 1][gram[1:]] += 1
+        self.n_tokens = sum(self.counts[1].values())     # c(), the history count of a unigram
         for m in range(1, n + 1):
             table = self.counts[m] if m == n else self.cont[m]
             for gram, c in table.items():
@@ -66,7 +71,7 @@ class NGramLM:
         if self.smoothing == "add-k":
             m = len(history) + 1
             c_hw = self.counts[m].get((*history, word), 0)
-            c_h = self.counts[m - 1].get(history, 0) if m > 1 else sum(self.counts[1].values())
+            c_h = self.counts[m - 1].get(history, 0) if m > 1 else self.n_tokens
             return (c_hw + self.k) / (c_h + self.k * self.V)
         return self._kn(history, word)
 

@@ -12,6 +12,7 @@ control: it needs the live kernel, which Colab has.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as widgets
@@ -174,6 +175,78 @@ def shaded_heatmap_html(weights, rows: Sequence[str], cols: Sequence[str], title
     return f"{style}<table class='llmbook-hm' style='border-collapse:collapse'>{caption}<tr><th></th>{head}</tr>{''.join(body)}</table>"
 
 
+def _char(ch: str) -> str:
+    """A character as a label: space and line break made visible."""
+    return {" ": "\u2423", "\n": "\u23ce"}.get(ch, ch)
+
+
+def _signed_rgb(k: int) -> str:
+    """Colour of level k in -5..5: blue for negative, white for 0, red for positive."""
+    a = 255 - 51 * abs(k)
+    return f"rgb(255,{a},{a})" if k >= 0 else f"rgb({a},{a},255)"
+
+
+def state_steps_html(values, text: str, rows: Sequence[str], current: int) -> str:
+    """Hidden states while reading `text`: values (R, T) in [-1, 1], one column per character.
+
+    Columns 0..current are shaded (red positive, blue negative, 11 levels); later ones stay empty,
+    and the character at `current` is highlighted: one frame of a step-by-step explorer.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.shape != (len(rows), len(text)):
+        raise ValueError(f"state_steps_html got values of shape {v.shape} for {len(rows)} rows and "
+                         f"{len(text)} characters")
+    shades = "".join(f".llmbook-hs .c{k + 5}{{background:{_signed_rgb(k)}}}" for k in range(-5, 6))
+    style = ("<style>.llmbook-hs td{width:13px;height:11px;padding:0}"
+             ".llmbook-hs th{font:11px monospace;padding:0 1px}"
+             f".llmbook-hs .now{{background:#ffd54f}}{shades}</style>")
+    head = "".join(f"<th class='{'now' if j == current else ''}'>{html.escape(_char(c))}</th>"
+                   for j, c in enumerate(text))
+    body = ""
+    for label, row in zip(rows, v):
+        levels = np.clip(np.round(row * 5), -5, 5).astype(int) + 5                  # 0..10
+        cells = "".join(f"<td class=c{k}>" if j <= current else "<td>"              # </td> is optional
+                        for j, k in enumerate(levels))
+        body += (f"<tr><td style='font:10px monospace;padding-right:4px;width:auto'>"
+                 f"{html.escape(str(label))}</td>{cells}</tr>")
+    return (f"{style}<table class='llmbook-hs' style='border-collapse:collapse'>"
+            f"<tr><th></th>{head}</tr>{body}</table>")
+
+
+GATE_COLOURS = {"f": (76, 114, 176), "i": (85, 168, 104), "o": (196, 78, 82)}
+GATE_NAMES = {"f": "forget", "i": "input", "o": "output"}
+
+
+def gate_text_html(text: str, gates: Mapping[str, np.ndarray], unit: int) -> str:
+    """Each line of `text` three times, every character shaded by one LSTM unit's forget, input and
+    output gate (`gates[g]` of shape (T, H), activations in 0..1) after reading it: darker = more open."""
+    if any(np.shape(gates[g])[0] != len(text) for g in GATE_NAMES):
+        raise ValueError(f"gate_text_html: every gate needs one row per character ({len(text)})")
+    shades = "".join(f".llmbook-gv .{g}{k}{{background:rgba({r},{gr},{b},{k / 10:.1f})}}"
+                     for g, (r, gr, b) in GATE_COLOURS.items() for k in range(11))
+    style = f"<style>.llmbook-gv span{{font:13px monospace;padding:1px 0}}{shades}</style>"
+    shown = {" ": "\u00b7", "\n": "\u23ce"}
+    blocks, start = [], 0
+    for part in text.splitlines(keepends=True):
+        stop = start + len(part)
+        lines = []
+        for g, name in GATE_NAMES.items():
+            spans = "".join(f"<span class='{g}{int(round(float(a) * 10))}'>"
+                            f"{html.escape(shown.get(ch, ch))}</span>"
+                            for ch, a in zip(part, np.asarray(gates[g])[start:stop, unit]))
+            lines.append("<div style='white-space:nowrap'><span style='display:inline-block;"
+                         f"width:56px'>{name}</span>{spans}</div>")
+        blocks.append("".join(lines))
+        start = stop
+    mean_f = float(np.mean(np.asarray(gates["f"])[:, unit]))
+    return (f"{style}<div class='llmbook-gv'><b>unit {unit}</b> (mean forget gate {mean_f:.2f})"
+            + "<div style='height:8px'></div>".join(blocks) + "</div>")
+
+
+# A table cell that is a number, right-aligned: 1,234  -0.5  +0.050  3e-3  17.8 %  99.8%
+NUMBER = re.compile(r"[+\-−]?(\d[\d,]*(\.\d*)?|\.\d+)([eE][+\-]?\d+)? ?%?")
+
+
 def table_html(header: Sequence[str], rows: Sequence[Sequence], caption: str = "") -> str:
     """A plain HTML table (header row, then one row per sequence of cells, numbers right-aligned)."""
     if any(len(r) != len(header) for r in rows):
@@ -181,7 +254,7 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence], caption: str = "
 
     def cell(v, tag):
         s = str(v)
-        align = "right" if s.replace(",", "").replace(".", "").replace("-", "").replace("+", "").isdigit() else "left"
+        align = "right" if NUMBER.fullmatch(s.strip()) else "left"
         return f"<{tag} style='text-align:{align};padding:2px 8px'>{html.escape(s)}</{tag}>"
 
     cap = f"<caption style='text-align:left;font-weight:bold'>{html.escape(caption)}</caption>" if caption else ""

@@ -155,6 +155,51 @@ def test_colab_button_opens_the_notebook_in_the_repository(built_book: Path):
         assert launch == [expected], f"{page}.html: 'Launch on Colab' links {launch}, expected [{expected!r}]"
 
 
+def _committed(path: str) -> bool:
+    """Whether a repository file is committed (tracked by git); outside a git checkout, whether it exists."""
+    git = shutil.which("git")
+    inside = git and subprocess.run([git, "rev-parse", "--is-inside-work-tree"], cwd=REPO,
+                                    capture_output=True, text=True).stdout.strip() == "true"
+    if not inside:
+        return (REPO / path).is_file()
+    return subprocess.run([git, "ls-files", "--error-unmatch", path], cwd=REPO, capture_output=True).returncode == 0
+
+
+def test_chapter_pages_open_in_colab_per_framework(built_book: Path):
+    """Under each chapter page's title: "Open in Colab: PyTorch · TensorFlow · both" (book/llmbook_html.py).
+
+    PyTorch and TensorFlow open the single-framework notebooks (colab/, tools/colab_variants.py), "both"
+    the page's twin, as the theme's launch button does; every link points at a committed file.
+    """
+    config = _config()
+    owner_repo = re.sub(r"^https://github\.com/", "", config["repository"]["url"].rstrip("/"))
+    branch = config["repository"].get("branch", "main")
+    colab = f"{config['launch_buttons']['colab_url'].rstrip('/')}/github/{owner_repo}/blob/{branch}/"
+    pages = [p for p in _toc_files() if p.startswith("chapters/") and (REPO / f"{p}.ipynb").exists()]
+    assert len(pages) >= 18, pages
+    for page in pages:
+        folder, name = page.split("/")[1:]
+        html = (built_book / f"{page}.html").read_text(encoding="utf-8")
+        blocks = re.findall(r'<p class="llmbook-colab">(.*?)</p>', html, flags=re.S)
+        assert len(blocks) == 1, f"{page}.html: {len(blocks)} 'Open in Colab' lines, expected 1"
+        assert html.index('<p class="llmbook-colab">') > html.index("</h1>"), f"{page}.html: links above the title"
+        assert "Open in Colab:" in blocks[0], blocks[0]
+        links = re.findall(r'<a [^>]*data-framework-link="(\w+)" href="([^"]+)"[^>]*>([^<]+)</a>', blocks[0])
+        wanted = [("pytorch", f"colab/pytorch/{folder}/{name}.ipynb", "PyTorch"),
+                  ("tensorflow", f"colab/tensorflow/{folder}/{name}.ipynb", "TensorFlow"),
+                  ("both", f"{page}.ipynb", "both")]
+        assert links == [(key, colab + path, text) for key, path, text in wanted], f"{page}.html: {links}"
+        for _, path, _ in wanted:
+            assert _committed(path), f"{page}.html links {path}, which is not committed: run `make colab`, commit"
+        launch = [href for href, title in _assets(built_book / f"{page}.html").anchors if title == "Launch on Colab"]
+        assert launch == [links[-1][1]], f"{page}.html: 'both' {links[-1][1]} is not the launch button's {launch}"
+    others = [p for p in _pages(built_book) if p.relative_to(built_book).as_posix()[:-5] not in pages]
+    assert others, "no other pages built"
+    for page in others:
+        assert 'class="llmbook-colab"' not in page.read_text(encoding="utf-8"), (
+            f"{page.relative_to(built_book)} has Colab framework links; only chapter notebook pages have variants")
+
+
 def test_no_page_loads_anything_from_a_cdn(built_book: Path):
     """Every script and stylesheet of every page is the book's own file (nothing from a CDN)."""
     pages = _pages(built_book)

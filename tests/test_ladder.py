@@ -36,7 +36,8 @@ def ladder(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(module, "SUMMARY", tmp_path / "ladder.json")
-    monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2))
+    monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2,
+                                                peak_lr=2e-3))
     monkeypatch.setattr(module, "RUNGS", {
         "b": ("Seq2SeqAttention", dict(embed_dim=8, hidden_dim=16, dropout=0.2, score="additive"), "tiny b"),
         "d": ("Transformer", dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32,
@@ -129,3 +130,18 @@ def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     assert [(p["base"], p["system"]) for p in summary["paired"]] == [("b", "d"), ("b", "d")]
     assert all(0 < p["p_value"] <= 1 for p in summary["paired"])
     assert {x["rung"] for x in summary["buckets"]} == {"b", "d"} and all(x["n"] > 0 for x in summary["buckets"])
+
+
+def test_a_pilot_runs_at_its_own_rate_in_a_scratch_folder(ladder, monkeypatch):
+    """Two pilot epochs at another peak rate: recorded, nothing written where real runs live, globals restored."""
+    monkeypatch.setattr(ladder, "PILOTS", ladder.RUNS.parent / "pilots.json")
+    seen = []
+    real = ladder.make_optimizer
+    monkeypatch.setattr(ladder, "make_optimizer", lambda fw, model, lr: seen.append(lr) or real(fw, model, lr))
+    history = ladder.pilot("b", "torch", 3e-3, epochs=2)
+    assert seen == [3e-3] and len(history) == 2
+    record = json.loads(ladder.PILOTS.read_text())
+    assert [(p["rung"], p["peak_lr"], len(p["val_loss"])) for p in record] == [("b", 3e-3, 2)]
+    assert ladder.RECIPE["peak_lr"] == 2e-3
+    assert not ladder.paths("b", "torch", 1)[1].exists()                  # the real run's state is untouched
+    assert (ladder.RUNS / "pilots" / "b_torch_0.003" / "state").exists()

@@ -14,11 +14,23 @@ import llmbook
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*ROOT.glob("chapters/*/[0-9][0-9]_*.md"), *ROOT.glob("appendix/[0-9][0-9]_*.md")])
 IGNORE = "# NBVAL_IGNORE_OUTPUT"
+IGNORE_TAG = "nbval-ignore-output"      # nbval's cell tag; the cell's metadata "nbval-reason" says why
+WIDTH = 80                              # what the book's text column shows without scrolling
+
+# Exempt, for now, from the readability rules below (line widths, nbval tags instead of marker
+# comments): chapters 4-6 are being rewritten by the translation issue. Remove this list when the
+# rewrite lands; every other page, appendix included, follows the rules.
+READABILITY_EXEMPT = ("chapters/04_seq2seq/", "chapters/05_attention/", "chapters/06_transformer/")
+READABLE = [md for md in SOURCES if not md.relative_to(ROOT).as_posix().startswith(READABILITY_EXEMPT)]
+# Outputs the book renders from a richer representation than text/plain (tables, figures, widgets,
+# highlighted code): their text/plain fallback is never shown, so its width does not matter.
+RICH = ("text/html", "text/markdown", "text/latex", "image/", "application/vnd.jupyter.widget-view+json")
 
 
 def cells(nb):
-    """(type, source, tags) of every cell: what must agree between a source and its twin."""
-    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", []))) for c in nb.cells]
+    """(type, source, tags, nbval reason) of every cell: what must agree between a source and its twin."""
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", [])), c.metadata.get("nbval-reason"))
+            for c in nb.cells]
 
 
 def test_every_chapter_has_notebooks():
@@ -67,19 +79,70 @@ def test_first_cell_installs_on_colab_only(md):
 @pytest.mark.parametrize("md", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_framework_tags_and_ignore_markers(md):
     nb = jupytext.read(md)
+    readable = md in READABLE
     for c in nb.cells:
         if c.cell_type != "code":
             continue
         tags = set(c.metadata.get("tags", []))
         assert not {"pytorch", "tensorflow"} <= tags, f"{md.name}: a cell cannot be both pytorch and tensorflow"
-        if "nbval-ignore-output" in tags:
-            assert str(c.metadata.get("nbval-reason", "")).strip(), \
-                f"{md.name}: a cell tagged nbval-ignore-output needs ':nbval-reason: why its output varies'"
+        if IGNORE_TAG in tags:
+            assert str(c.metadata.get("nbval-reason", "")).strip(), (
+                f"{md.name}: a cell tagged {IGNORE_TAG} must say why its output varies: add the line "
+                f"':nbval-reason: ...' under its ':tags:' line\n{c.source[:200]}")
         lines = c.source.splitlines()
         for i, line in enumerate(lines):
             if "NBVAL_IGNORE_OUTPUT" in line:
+                assert not readable, (
+                    f"{md.name}: '{line.strip()}' is a visible comment; tag the cell instead "
+                    f"(':tags: [..., {IGNORE_TAG}]' and ':nbval-reason: ...' on the next line)")
                 # nbval only honours the marker when the comment is exactly the marker
                 assert line.strip() == IGNORE, f"{md.name}: nbval ignores '{line}'; write exactly '{IGNORE}'"
                 reason = lines[i + 1] if i + 1 < len(lines) else ""
                 assert re.match(r"#\s*\(reason: .+\)", reason.strip()), \
                     f"{md.name}: the line after {IGNORE} must give the reason: '# (reason: ...)'"
+
+
+def _too_wide(text: str) -> list[str]:
+    return [line for line in text.splitlines() if len(line) > WIDTH]
+
+
+@pytest.mark.parametrize("md", READABLE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_lines_fit_the_page(md):
+    """Every line of every code cell (hidden set-up cells included) fits in the book's column."""
+    wide = [(i, line) for i, c in enumerate(jupytext.read(md).cells) if c.cell_type == "code"
+            for line in _too_wide(c.source)]
+    assert not wide, (f"{md.name}: {len(wide)} code lines are longer than {WIDTH} characters; "
+                      "reformat them (first: cell {}: {!r})".format(*wide[0]))
+
+
+def _text_outputs(cell):
+    """The text of a code cell's outputs that the book shows as plain text: printed streams, and
+    text/plain results that have no richer representation. Tracebacks (cells tagged raises-exception
+    show the library's own error on purpose) and rich outputs are not plain text."""
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            yield out.text
+        elif out.output_type in ("execute_result", "display_data"):
+            data = out.get("data", {})
+            if "text/plain" in data and not any(m.startswith(RICH) for m in data):
+                yield data["text/plain"]
+
+
+@pytest.mark.parametrize("md", READABLE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_printed_lines_fit_the_page(md):
+    """Printed output lines fit in the book's column, so no number is cut off or hidden behind a
+    scroll bar. Print less per line, wrap text (textwrap), or show a table with llmbook.widgets.table_html."""
+    nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    wide = [(i, line) for i, c in enumerate(nb.cells) if c.cell_type == "code"
+            for text in _text_outputs(c) for line in _too_wide(text)]
+    assert not wide, (f"{md.with_suffix('.ipynb').name}: {len(wide)} printed lines are longer than "
+                      "{} characters (first: cell {}: {!r})".format(WIDTH, *wide[0]))
+
+
+def test_readability_exemption_is_explicit():
+    """The exemption names whole chapter folders that exist, and every other page is checked."""
+    for folder in READABILITY_EXEMPT:
+        assert (ROOT / folder).is_dir(), f"READABILITY_EXEMPT names {folder}, which does not exist"
+    exempt = [md for md in SOURCES if md not in READABLE]
+    assert all(md.parent.relative_to(ROOT).as_posix() + "/" in READABILITY_EXEMPT for md in exempt)
+    assert any(md.parts[-2] == "appendix" for md in READABLE), "the appendix pages must be checked too"

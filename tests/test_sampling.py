@@ -121,5 +121,7 @@ def test_table_html_escapes_aligns_and_checks_widths():
     assert "GRU &lt;1&gt;" in out and "a &amp; b" in out                 # escaped
     assert out.count("<tr>") == 3                                          # header + 2 rows
     assert "text-align:right;padding:2px 8px'>1.418" in out              # numbers right-aligned
+    numbers = table_html(["x"] * 7, [("+0.050", "-17.8 %", "99.8%", "3e-03", "1,542,542", "GRU", "k = 3")])
+    assert numbers.count("text-align:right") == 5 and numbers.count("text-align:left") == 2 + 7
     with pytest.raises(ValueError, match="2 cells"):
         table_html(["model", "val"], [("GRU",)])

@@ -192,3 +192,29 @@ def test_beam_explorer_precomputes_every_sentence_and_width():
     want = beam_search(model, np.array([Tok().encode("abc")]), k=3, bos_id=BOS_ID, eos_id=EOS_ID, max_len=4)
     assert "beam 3" in k3 and "ref one" in k3 and f"{Tok().decode(want.sequences[0])}</p>" in k3
     assert "beam 2" not in stack.children[0].value                       # width 1: one beam column
+
+
+def test_state_steps_html_shades_the_steps_read_so_far():
+    """Chapter 2's hidden-state frames: one column per character, shaded up to the current step only."""
+    import numpy as np
+    values = np.array([[-1.0, 0.0, 1.0, 0.5], [0.2, -0.2, 0.0, 1.0]])   # (2 units, 4 characters)
+    html = lw.state_steps_html(values, "a b\n", ["h[0]", "h[1]"], current=2)
+    assert html.count("<tr>") == 3                                        # the characters, then 2 units
+    assert "<th class='now'>b</th>" in html and "␣" in html and "⏎" in html
+    assert "<td class=c0><td class=c5><td class=c10><td></tr>" in html   # -1, 0, 1 shaded; step 4 not yet
+    with pytest.raises(ValueError, match="2 rows and 3 characters"):
+        lw.state_steps_html(values, "abc", ["h[0]", "h[1]"], current=0)
+
+
+def test_gate_text_html_shades_every_character_by_each_gate():
+    """Chapter 3's gate viewer: each line of the text three times (f, i, o), one span per character."""
+    import numpy as np
+    text = "ab\nc"
+    gates = {"f": np.full((4, 2), 0.9), "i": np.zeros((4, 2)), "o": np.ones((4, 2))}
+    gates["f"][:, 1] = 0.3
+    html = lw.gate_text_html(text, gates, unit=1)
+    assert "unit 1" in html and "mean forget gate 0.30" in html
+    assert html.count("class='f3'") == 4 and html.count("class='i0'") == 4 and html.count("class='o10'") == 4
+    assert html.count(">forget</span>") == 2                              # two lines of text
+    with pytest.raises(ValueError, match="one row per character"):
+        lw.gate_text_html("abc", gates, unit=0)

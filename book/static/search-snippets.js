@@ -4,7 +4,8 @@
  * also holds the article header (the Colab launch button and the .ipynb/.md and .pdf download buttons),
  * the page's "Contents" and the previous/next links: a snippet of a match near the top of a page
  * began "Colab .ipynb .pdf ...". Keep only the <article> inside [role="main"], then let Sphinx's own
- * htmlToText do the rest (section anchors, header links, scripts).
+ * htmlToText do the rest (section anchors, header links, scripts). The chapter pages' Colab links
+ * (book/llmbook_html.py) are left out too.
  */
 (function () {
   "use strict";
@@ -20,6 +21,8 @@
       return htmlToText(htmlString, anchor);
     }
     main.replaceChildren(article);
+    // Nor the "Open in Colab: PyTorch · TensorFlow · both" line under a chapter page's title.
+    article.querySelectorAll(".llmbook-colab").forEach(function (el) { el.remove(); });
     return htmlToText(doc.documentElement.outerHTML, anchor);
   };
 })();

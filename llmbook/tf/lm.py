@@ -1,10 +1,11 @@
 """Bengio et al. (2003) neural probabilistic language model, from scratch and with Keras layers.
 
 Twin of `llmbook.torch.lm` (same class names and arguments). Shapes: B batch, N = n-1 context
-tokens, E embedding size, H hidden units, V vocabulary.
+tokens, E embedding size, h hidden units (the paper's letter; H is the hidden layer's weight
+matrix), V vocabulary.
 
-    x = [C(w_{t-1}); ...; C(w_{t-n+1})]          concatenated embeddings, (B, N E)
-    a = tanh(d + x H)                            hidden layer, (B, H)
+    x = [C(w_{t-N}); ...; C(w_{t-1})]            concatenated embeddings, oldest first, (B, N E)
+    a = tanh(d + x H)                            hidden layer, (B, h)
     y = b + x W + a U                            logits (the direct term x W is optional), (B, V)
 """
 from __future__ import annotations
@@ -25,9 +26,9 @@ class NNLMFromScratch(keras.Model):
         fan_in = context * embed_dim
         u = lambda fan: keras.initializers.RandomUniform(-1 / math.sqrt(fan), 1 / math.sqrt(fan))  # noqa: E731
         self.C = self.add_weight(shape=(vocab_size, embed_dim), initializer=keras.initializers.RandomNormal(stddev=0.1), name="C")  # (V, E)
-        self.H = self.add_weight(shape=(fan_in, hidden_dim), initializer=u(fan_in), name="H")            # (N E, H)
-        self.d = self.add_weight(shape=(hidden_dim,), initializer="zeros", name="d")                     # (H,)
-        self.U = self.add_weight(shape=(hidden_dim, vocab_size), initializer=u(hidden_dim), name="U")    # (H, V)
+        self.H = self.add_weight(shape=(fan_in, hidden_dim), initializer=u(fan_in), name="H")            # (N E, h)
+        self.d = self.add_weight(shape=(hidden_dim,), initializer="zeros", name="d")                     # (h,)
+        self.U = self.add_weight(shape=(hidden_dim, vocab_size), initializer=u(hidden_dim), name="U")    # (h, V)
         self.b = self.add_weight(shape=(vocab_size,), initializer="zeros", name="b")                      # (V,)
         self.W = self.add_weight(shape=(fan_in, vocab_size), initializer=u(fan_in), name="W") if direct else None  # (N E, V)
         self.drop = keras.layers.Dropout(dropout)
@@ -36,7 +37,7 @@ class NNLMFromScratch(keras.Model):
         """Logits of the next token given the previous `context` token ids (B, N) -> (B, V)."""
         _check_context(ids, self.context)
         x = tf.reshape(tf.gather(self.C, ids), (-1, self.context * self.C.shape[1]))  # (B, N) -> (B, N, E) -> (B, N E)
-        a = tf.tanh(self.d + x @ self.H)                                            # (B, H)
+        a = tf.tanh(self.d + x @ self.H)                                            # (B, h)
         y = self.b + self.drop(a, training=training) @ self.U                       # (B, V)
         if self.W is not None:
             y = y + x @ self.W                                                      # (B, V)
@@ -69,7 +70,7 @@ class NNLM(keras.Model):
         """Logits of the next token given the previous `context` token ids (B, N) -> (B, V)."""
         _check_context(ids, self.context)
         x = tf.reshape(self.embed(ids), (-1, self.context * self.embed_dim))  # (B, N E)
-        a = self.hidden(x)                                                     # (B, H)
+        a = self.hidden(x)                                                     # (B, h)
         y = self.out(self.drop(a, training=training))                          # (B, V)
         if self.direct is not None:
             y = y + self.direct(x)                                             # (B, V)
