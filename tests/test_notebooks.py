@@ -84,7 +84,12 @@ def test_framework_tags_and_ignore_markers(md):
         if c.cell_type != "code":
             continue
         tags = set(c.metadata.get("tags", []))
-        assert not {"pytorch", "tensorflow"} <= tags, f"{md.name}: a cell cannot be both pytorch and tensorflow"
+        assert not {"pytorch", "tensorflow"} <= tags, (
+            f"{md.name}: a cell cannot be both pytorch and tensorflow; a cell that needs both (a parity check) "
+            f"is tagged parity\n{c.source[:200]}")
+        assert not ("parity" in tags and tags & {"pytorch", "tensorflow"}), (
+            f"{md.name}: a parity cell needs both frameworks, so it carries neither pytorch nor tensorflow\n"
+            f"{c.source[:200]}")
         if IGNORE_TAG in tags:
             assert str(c.metadata.get("nbval-reason", "")).strip(), (
                 f"{md.name}: a cell tagged {IGNORE_TAG} must say why its output varies: add the line "

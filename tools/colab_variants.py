@@ -7,9 +7,10 @@
 From each MyST source `chapters/<chapter>/<name>.md` it writes `colab/pytorch/<chapter>/<name>.ipynb` and
 `colab/tensorflow/<chapter>/<name>.ipynb` (no outputs; nbformat 4, Python 3 kernel), each with:
 
-- the cells tagged with the other framework removed (a cell tagged both `pytorch` and `tensorflow` needs
-  both, so it is in neither); shared (untagged) cells and this framework's cells kept, in order, source
-  and tags unchanged;
+- the cells tagged with the other framework removed, and the cells tagged `parity` (they need both
+  frameworks: a parity check copies weights from one into the other and compares; the book shows them
+  whatever the switcher says) removed from both; shared (untagged) cells and this framework's cells
+  kept, in order, source and tags unchanged;
 - the first cell (the hidden Colab set-up cell) rewritten: the same `%pip install` of llmbook on Colab,
   then `llmbook.use_frameworks(...)` so that `llmbook.seed()` leaves the other framework alone; only the
   TensorFlow notebook imports `llmbook.tf` (TensorFlow's quiet import and GPU memory growth).
@@ -21,6 +22,14 @@ both frameworks cannot go into either notebook, and a shared cell that imports o
 other's: the generator stops and names the page and the cell, unless the page is in MIXED_PAGES (its
 variants then keep such cells as they are: they run on Colab, which has both frameworks, but do not
 keep the single-framework promise).
+
+A `parity` cell must not be needed by the cells after it, since neither notebook has it: no later cell kept
+in a variant may read a name the parity cell binds (assigns, defines, imports) or changes through an
+attribute or item (`model.w = ...`, `d[k] = ...`), unless a kept cell binds that name again in between
+(a cell that both binds and reads a name counts as binding it). The check reads names only: a parity
+cell that changes an object through a method call (`model.load_state_dict(...)`) is not caught. A parity cell may not also carry `pytorch` or `tensorflow`.
+And --report lists, besides, every name a variant reads that only removed cells define (a NameError on
+Colab); tests/test_colab_variants.py requires none on pages not in MIXED_PAGES.
 """
 from __future__ import annotations
 
@@ -54,6 +63,7 @@ class Framework:
 PYTORCH = Framework("pytorch", "PyTorch", "torch", ("tensorflow", "keras", "tf_keras", "llmbook.tf"))
 TENSORFLOW = Framework("tensorflow", "TensorFlow", "tensorflow", ("torch", "llmbook.torch"))
 FRAMEWORKS = (PYTORCH, TENSORFLOW)
+PARITY = "parity"   # the tag of cells that need both frameworks: shown in the book, in neither variant
 
 # Pages whose variants may break the import rules until their sources are fixed: one explicit list, each
 # entry with the cells at fault (cell numbers count every cell of the source from 0, markdown included;
@@ -63,8 +73,6 @@ FRAMEWORKS = (PYTORCH, TENSORFLOW)
 # llmbook.parity (the fix: split it, or tag it `pytorch` and `tensorflow`, which leaves it out of both
 # single-framework notebooks).
 MIXED_PAGES: dict[str, str] = {
-    "chapters/02_rnn/01_recurrence.md": "parity cell 11 imports llmbook.torch.rnn and llmbook.tf.rnn",
-    "chapters/03_lstm_gru/01_gates.md": "parity cell 14 imports llmbook.torch.rnn and llmbook.tf.rnn",
     "chapters/04_seq2seq/01_encoder_decoder.md": "shared cell 3 imports torch; parity cell 10 imports both",
     "chapters/04_seq2seq/02_translation.md": "shared cell 3 imports torch; parity cell 24 imports both",
     "chapters/04_seq2seq/03_beam_search.md": "shared cell 3 imports torch; parity cell 8 imports both",
@@ -209,6 +217,17 @@ def tags(cell) -> set[str]:
     return set(cell.metadata.get("tags", []))
 
 
+def in_neither(cell) -> bool:
+    """A cell neither variant keeps: tagged `parity` (or, as before, tagged both frameworks)."""
+    return PARITY in tags(cell) or {PYTORCH.tag, TENSORFLOW.tag} <= tags(cell)
+
+
+def removed_from(cell, fw: Framework) -> bool:
+    """Whether the `fw` variant leaves this cell out."""
+    other = TENSORFLOW.tag if fw is PYTORCH else PYTORCH.tag
+    return in_neither(cell) or other in tags(cell)
+
+
 def setup_cell_source(first: str, md: Path, fw: Framework, root: Path = ROOT) -> str:
     """The rewritten Colab set-up cell: the page's own install line, then this framework only."""
     install = [line for line in first.splitlines() if re.match(r"\s+%pip install .*llmbook @ git\+", line)]
@@ -242,14 +261,14 @@ def _line_importing(source: str, modules: set[str]) -> str:
 def violations(md: Path, root: Path = ROOT) -> list[str]:
     """Every cell of a page that breaks the rules, one message each (page, cell number, modules)."""
     nb = jupytext.read(md)
-    found = []
+    found = parity_violations(md, root)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or i == _setup_index(nb):
             continue
         imports = cell_imports(cell.source, root)
         shared = not tags(cell) & {PYTORCH.tag, TENSORFLOW.tag}
-        if {PYTORCH.tag, TENSORFLOW.tag} <= tags(cell):
-            continue                              # a cross-framework cell: in neither notebook
+        if in_neither(cell):
+            continue                              # a parity (cross-framework) cell: in neither notebook
         kind = "shared cell" if shared else f"cell tagged {', '.join(sorted(tags(cell)))}"
         where = f"{rel(md, root)} cell {i} ({kind})"
         if shared and imports["torch"] and imports["tensorflow"]:
@@ -270,6 +289,51 @@ def violations(md: Path, root: Path = ROOT) -> list[str]:
     return found
 
 
+def _changed(source: str) -> set[str]:
+    """Names whose objects a cell changes through an attribute or item: `a.b = ...`, `a[i] += ...`, `del a.b`."""
+    found = set()
+    for node in ast.walk(ast.parse(python_of(source))):
+        if isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            base = node.value
+            while isinstance(base, (ast.Attribute, ast.Subscript)):
+                base = base.value
+            if isinstance(base, ast.Name):
+                found.add(base.id)
+    return found
+
+
+def parity_violations(md: Path, root: Path = ROOT) -> list[str]:
+    """Parity cells that also carry a framework tag, or that later cells of a variant need.
+
+    Needed: a later cell kept in a variant reads a name the parity cell binds or changes through an
+    attribute or item, with no kept cell binding it again in between (names only; see the docstring).
+    """
+    nb = jupytext.read(md)
+    found = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or PARITY not in tags(cell):
+            continue
+        where = f"{rel(md, root)} cell {i} (parity cell)"
+        if tags(cell) & {PYTORCH.tag, TENSORFLOW.tag}:
+            found.append(f"{where} is also tagged {', '.join(sorted(tags(cell) & {PYTORCH.tag, TENSORFLOW.tag}))}:"
+                         " a parity cell is in neither notebook; drop the framework tag")
+        bound, _ = _names(cell.source)
+        for fw in FRAMEWORKS:
+            live = bound | _changed(cell.source)
+            for j in range(i + 1, len(nb.cells)):
+                later = nb.cells[j]
+                if not live or later.cell_type != "code" or removed_from(later, fw):
+                    continue
+                later_bound, read = _names(later.source)
+                needed = sorted(live & (read - later_bound))   # as dangling_names: a cell's own names are its own
+                if needed:
+                    found.append(f"{where} defines or changes {', '.join(needed)}, which cell {j} reads, so the "
+                                 f"{fw.title}-only notebook (without the parity cell) would not run: define "
+                                 f"them in a shared or {fw.tag} cell instead")
+                live -= later_bound | set(needed)
+    return found
+
+
 def _names(source: str) -> tuple[set[str], set[str]]:
     """(names a cell binds anywhere, names it reads): a rough picture of what flows between cells."""
     tree = ast.parse(python_of(source))
@@ -287,9 +351,10 @@ def _names(source: str) -> tuple[set[str], set[str]]:
 
 
 def dangling_names(md: Path, fw: Framework) -> list[str]:
-    """Names the `fw` variant reads but only the other framework's (removed) cells define.
+    """Names the `fw` variant reads but only the cells it leaves out (the other framework's, parity) define.
 
-    Not a rule (the import rules are): a note for --report, since such a variant stops with a NameError.
+    A note for --report, since such a variant stops with a NameError; tests/test_colab_variants.py requires
+    none on pages not in MIXED_PAGES.
     """
     import builtins
     nb = jupytext.read(md)
@@ -299,13 +364,13 @@ def dangling_names(md: Path, fw: Framework) -> list[str]:
         if cell.cell_type != "code":
             continue
         bound, read = _names(cell.source)
-        if other in tags(cell):
+        if removed_from(cell, fw):
             removed_bound |= bound - kept_bound
             continue
         missing = sorted((read & removed_bound) - kept_bound - bound)
         if missing:
             notes.append(f"{rel(md)} cell {i}: the {fw.title}-only notebook reads {', '.join(missing)}, "
-                         f"defined only in {other} cells")
+                         f"defined only in {other} or parity cells")
         kept_bound |= bound
     return notes
 
@@ -327,10 +392,9 @@ def variant(md: Path, fw: Framework, root: Path = ROOT, exempt: dict[str, str] |
     setup = _setup_index(source)
     if "remove-cell" not in tags(source.cells[setup]):
         raise RuleError(f"{page}: the first code cell must be the hidden Colab set-up cell (tag remove-cell)")
-    other = TENSORFLOW.tag if fw is PYTORCH else PYTORCH.tag
     cells = []
     for i, cell in enumerate(source.cells):
-        if other in tags(cell):
+        if removed_from(cell, fw):
             continue
         text = setup_cell_source(cell.source, md, fw, root) if i == setup else cell.source
         meta = {"tags": list(cell.metadata["tags"])} if cell.metadata.get("tags") else {}
