@@ -21,9 +21,10 @@ beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hy
     python benchmarks/ladder.py report [--write]                     # the ladder: mean ± std, paired bootstrap
     python benchmarks/ladder.py pilot b --lr 4e-3                     # 5 epochs at another peak learning rate
 
-A run keeps its resumable state (model, optimizer, RNG, history) in benchmarks/runs/ (not committed);
-seed 0's best checkpoint goes to llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it),
-other seeds' to benchmarks/runs/. Results: benchmarks/results/ladder/{rung}_{framework}_s{seed}.json.
+A run keeps its resumable state (model, optimizer, RNG, history) and its best checkpoint in benchmarks/runs/
+(not committed); when seed 0 has finished, its best checkpoint is copied to
+llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it).
+Results: benchmarks/results/ladder/{rung}_{framework}_s{seed}.json.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import argparse
 import json
 import os
 import pickle
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -42,7 +44,7 @@ import numpy as np  # noqa: E402
 import llmbook  # noqa: E402
 from llmbook.data.bible import en_es  # noqa: E402
 from llmbook.data.seq2seq import PAD_ID, Seq2SeqBatches, encode_pairs, load_tokenizers  # noqa: E402
-from llmbook.metrics import repeated_4gram_rate  # noqa: E402
+from llmbook.metrics import bleu_by_length, repeated_4gram_rate  # noqa: E402
 from seq2seq_common import decode_all, framework, n_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,20 +83,27 @@ def build(F, rung: str, en, es):
 
 def paths(rung: str, fw: str, seed: int) -> tuple[Path, Path, Path]:
     """Best checkpoint, resumable state, results file."""
-    best = CKPT / f"ladder_{rung}_{fw}.npz" if seed == 0 else RUNS / f"ladder_{rung}_{fw}_s{seed}.npz"
-    return best, RUNS / f"ladder_{rung}_{fw}_s{seed}.state", RESULTS / f"{rung}_{fw}_s{seed}.json"
+    stem = RUNS / f"ladder_{rung}_{fw}_s{seed}"
+    return stem.with_suffix(".npz"), stem.with_suffix(".state"), RESULTS / f"{rung}_{fw}_s{seed}.json"
 
 
-def train(rung: str, fw: str, seed: int, stop_after: int | None = None) -> dict:
+def shipped(rung: str, fw: str) -> Path:
+    """Where seed 0's best checkpoint goes when its run has finished (package data, loaded by the pages)."""
+    return CKPT / f"ladder_{rung}_{fw}.npz"
+
+
+def train(rung: str, fw: str, seed: int, stop_after: int | None = None, recipe: dict | None = None,
+          files: tuple[Path, Path, Path] | None = None) -> dict:
     """Train until the validation loss has not improved for PATIENCE epochs; keep the best epoch.
 
     `stop_after` interrupts after that many epochs (state["finished"] False); the next call resumes.
+    `recipe` and `files` (best checkpoint, state, results) default to RECIPE and paths(); pilots pass their own.
     """
     F = framework(fw)
     corpus, en, es, ids = data()
     cls, config = build(F, rung, en, es)
-    best_path, state_path, _ = paths(rung, fw, seed)
-    R = RECIPE
+    best_path, state_path, _ = files or paths(rung, fw, seed)
+    R = recipe or RECIPE
     peak = R["peak_lr"]
     llmbook.seed(seed)
     model = cls(**config)
@@ -137,15 +146,9 @@ PILOTS = ROOT / "benchmarks" / "results" / "ladder_pilots.json"
 
 def pilot(rung: str, fw: str, lr: float, epochs: int = 5) -> list[dict]:
     """A short run at peak learning rate `lr` in a scratch folder; its history goes into results/ladder_pilots.json."""
-    global RUNS, RECIPE
-    saved = RUNS, RECIPE, paths
     scratch = RUNS / "pilots" / f"{rung}_{fw}_{lr:g}"
-    RUNS, RECIPE = scratch, dict(RECIPE, peak_lr=lr)
-    globals()["paths"] = lambda r, f, s: (scratch / "best.npz", scratch / "state", scratch / "results.json")
-    try:
-        history = train(rung, fw, 0, stop_after=epochs)["history"]
-    finally:
-        RUNS, RECIPE, globals()["paths"] = saved
+    history = train(rung, fw, 0, stop_after=epochs, recipe=dict(RECIPE, peak_lr=lr),
+                    files=(scratch / "best.npz", scratch / "state", scratch / "results.json"))["history"]
     record_pilot(rung, fw, lr, history)
     return history
 
@@ -218,7 +221,7 @@ def evaluate(rung: str, fw: str, seed: int, state: dict) -> dict:
     cls, config = build(F, rung, en, es)
     best_path, _, results_path = paths(rung, fw, seed)
     model = F.load(cls, best_path)
-    refs = [t for _, t in corpus.test]
+    sources, refs = [s for s, _ in corpus.test], [t for _, t in corpus.test]
     out = dict(rung=rung, framework=fw, seed=seed, model=cls.__name__, config=config, recipe=RECIPE,
                what=RUNGS[rung][2], params=n_params(model, fw), best_epoch=state["best_epoch"],
                epochs=len(state["history"]), best_val_loss=state["best_val"], train_s=state.get("best_train_s"),
@@ -231,11 +234,7 @@ def evaluate(rung: str, fw: str, seed: int, state: dict) -> dict:
         hyps = [es.decode(s) for s in seqs]
         bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
         b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
-        buckets = {}
-        for lo, hi in BUCKETS:
-            idx = [i for i, (s, _) in enumerate(corpus.test) if lo <= len(s.split()) <= hi]
-            score = bleu.corpus_score([hyps[i] for i in idx], [[refs[i] for i in idx]]).score if idx else None
-            buckets[f"{lo}-{hi}"] = dict(n=len(idx), bleu=score)
+        buckets = bleu_by_length(hyps, refs, sources, filled_buckets(sources))
         out["decodings"][name] = dict(bleu=b.score, bleu_signature=str(bleu.get_signature()), chrf=c.score,
                                       chrf_signature=str(chrf.get_signature()), decode_s=dec_s,
                                       repeated_4gram_rate=repeated_4gram_rate(hyps), buckets=buckets,
@@ -245,6 +244,19 @@ def evaluate(rung: str, fw: str, seed: int, state: dict) -> dict:
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     return out
+
+
+def finish(rung: str, fw: str, seed: int, state: dict) -> dict:
+    """A finished run: seed 0's best checkpoint copied to where the pages load it, then the test scores."""
+    if seed == 0:
+        shutil.copyfile(paths(rung, fw, seed)[0], shipped(rung, fw))
+    return evaluate(rung, fw, seed, state)
+
+
+def filled_buckets(sources) -> list[tuple[int, int]]:
+    """The BUCKETS that hold at least one source sentence."""
+    lengths = [len(s.split()) for s in sources]
+    return [(lo, hi) for lo, hi in BUCKETS if any(lo <= n <= hi for n in lengths)]
 
 
 def _cuda() -> bool:
@@ -261,9 +273,9 @@ def _mean_std(values) -> dict:
     return dict(mean=float(v.mean()), std=float(v.std(ddof=1)) if len(v) > 1 else None, n=len(v))
 
 
-def summarise(runs: list[dict], sources: list[str], refs: list[str], n_bootstrap: int = 1000) -> dict:
-    """Seeds pooled per rung and framework; bucket BLEU with bootstrap intervals and paired bootstrap tests
-    between adjacent rungs, both on seed 0 (the shipped checkpoints)."""
+def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dict:
+    """Seeds pooled per rung and framework; seed 0's bucket BLEU with bootstrap intervals (from its results file)
+    and paired bootstrap tests between adjacent rungs, both on seed 0 (the shipped checkpoints)."""
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
     groups: dict[tuple, list] = {}
@@ -282,15 +294,8 @@ def summarise(runs: list[dict], sources: list[str], refs: list[str], n_bootstrap
         seed0 = next((r for r in rs if r["seed"] == 0), None)
         if seed0 is None:
             continue
-        hyps = seed0["decodings"]["greedy"]["hypotheses"]
-        for label in seed0["decodings"]["greedy"]["buckets"]:
-            lo, hi = map(int, label.split("-"))
-            idx = [i for i, src in enumerate(sources) if lo <= len(src.split()) <= hi]
-            if not idx:
-                continue
-            score = BLEU().corpus_score([hyps[i] for i in idx], [[refs[i] for i in idx]], n_bootstrap=n_bootstrap)
-            buckets.append(dict(rung=rung, framework=fw, decoding="greedy", bucket=label, n=len(idx), bleu=score.score,
-                                bootstrap_mean=float(score._mean), ci95=float(score._ci)))
+        buckets += [dict(rung=rung, framework=fw, decoding="greedy", **b)
+                    for b in seed0["decodings"]["greedy"]["buckets"]]
     seed0 = {(r["rung"], r["framework"]): r for r in runs if r["seed"] == 0}
     for fw in ("torch", "tf"):
         for lower, upper in ADJACENT:
@@ -320,7 +325,7 @@ def report(write: bool) -> dict:
     if not runs:
         sys.exit(f"no results in {RESULTS}: train a rung first (python benchmarks/ladder.py train b)")
     corpus = data()[0]
-    summary = summarise(runs, [s for s, _ in corpus.test], [t for _, t in corpus.test])
+    summary = summarise(runs, [t for _, t in corpus.test])
     beam = f"beam k={RECIPE['beam_k']}"
     print(f"sacreBLEU {summary['bleu_signature']}\nchrF {summary['chrf_signature']}\n")
     print("| rung | framework | seeds | params | best epochs | train min | BLEU greedy | BLEU beam | chrF beam | rep. 4-grams |")
@@ -374,7 +379,7 @@ def main() -> None:
         if not state["finished"]:
             print(f"interrupted after epoch {len(state['history'])}: run the same command again to resume")
             return
-        evaluate(args.rung, args.framework, args.seed, state)
+        finish(args.rung, args.framework, args.seed, state)
         print(f"done in {(time.time() - start) / 60:.0f} min", flush=True)
 
 

@@ -37,6 +37,17 @@ def exact_match(predictions, references) -> float:
     return float(np.mean([p == r for p, r in zip(predictions, references)]))
 
 
+def _corpus_score(name: str, metric, hypotheses, references):
+    """One sacreBLEU corpus score of detokenised hypotheses (one reference each), with `.signature` attached."""
+    hypotheses, references = list(hypotheses), list(references)
+    if len(hypotheses) != len(references) or not references:
+        raise ValueError(f"{name} needs one reference per hypothesis, got {len(hypotheses)} hypotheses "
+                         f"and {len(references)} references")
+    score = metric.corpus_score(hypotheses, [references])
+    score.signature = str(metric.get_signature())
+    return score
+
+
 def corpus_bleu(hypotheses, references):
     """sacreBLEU corpus BLEU of detokenised hypotheses against one reference each.
 
@@ -44,27 +55,13 @@ def corpus_bleu(hypotheses, references):
     string that says how it was computed (tokeniser, smoothing, version) and must be reported with it.
     """
     import sacrebleu
-    hypotheses, references = list(hypotheses), list(references)
-    if len(hypotheses) != len(references) or not references:
-        raise ValueError(f"corpus_bleu needs one reference per hypothesis, got {len(hypotheses)} hypotheses "
-                         f"and {len(references)} references")
-    metric = sacrebleu.metrics.BLEU()
-    score = metric.corpus_score(hypotheses, [references])
-    score.signature = str(metric.get_signature())
-    return score
+    return _corpus_score("corpus_bleu", sacrebleu.metrics.BLEU(), hypotheses, references)
 
 
 def corpus_chrf(hypotheses, references):
     """sacreBLEU corpus chrF (character n-gram F-score, Popović 2015) with its `.signature`."""
     import sacrebleu
-    hypotheses, references = list(hypotheses), list(references)
-    if len(hypotheses) != len(references) or not references:
-        raise ValueError(f"corpus_chrf needs one reference per hypothesis, got {len(hypotheses)} hypotheses "
-                         f"and {len(references)} references")
-    metric = sacrebleu.metrics.CHRF()
-    score = metric.corpus_score(hypotheses, [references])
-    score.signature = str(metric.get_signature())
-    return score
+    return _corpus_score("corpus_chrf", sacrebleu.metrics.CHRF(), hypotheses, references)
 
 
 def bleu_by_length(hypotheses, references, sources, buckets, n_bootstrap: int = 1000) -> list[dict]:

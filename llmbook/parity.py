@@ -321,3 +321,23 @@ pair("Block")(_encoder_layer)             # a GPT block is an encoder layer run 
 @pair("GPT")
 def _gpt(tm, fm):
     return _stack(tm, fm, _encoder_layer)
+
+
+# ----------------------------------------------------------------------------------------------
+# Appendix: the encoder-only classifier (chapter 6's encoder, mean pooling, a linear head).
+
+
+@pair("EncoderClassifier")
+def _encoder_classifier(tm, fm):
+    return [*_stack(tm.encoder, fm.encoder, _encoder_layer), *_linear(fm.head, tm.head)]
+
+
+# ----------------------------------------------------------------------------------------------
+# Appendix: the sentence VAE (one embedding, two library GRUs, four linear maps).
+
+
+@pair("SentenceVAE")
+def _sentence_vae(tm, fm):
+    return [(fm.embed.embeddings, tm.embed.weight, False), *_gru_layer(fm.encoder, tm.encoder),
+            *_dense(fm.to_mu, tm.to_mu), *_dense(fm.to_logvar, tm.to_logvar), *_dense(fm.to_state, tm.to_state),
+            *_gru_layer(fm.decoder, tm.decoder), *_dense(fm.out, tm.out)]

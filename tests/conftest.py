@@ -14,6 +14,23 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SETUP_HINT = "run `make setup` in the repository root (it installs everything the tests use)"
+# Exempt, for now, from the readability rules (line widths, nbval tags instead of marker comments,
+# figure captions and alt text in tests/test_notebooks.py; widgets that fit the page in
+# tests/test_browser.py): chapters 4-6 are being rewritten by the translation issue. Remove this
+# list when the rewrite lands; every other page, appendix included, follows the rules.
+READABILITY_EXEMPT = ("chapters/04_seq2seq/", "chapters/05_attention/", "chapters/06_transformer/")
+
+
+def load_script(path: str):
+    """A script of the repository (tools/, benchmarks/: not packages) loaded as a module, by its path."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # before exec_module: dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 # Folders the build may not touch; anything else that appears in the repository during the build is junk.
 _UNWATCHED = {".git", ".venv", ".venv-colab", "_vendor", "_build", ".pytest_cache", "node_modules"}
 
@@ -89,9 +106,18 @@ def book_build(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
 
 
 @pytest.fixture(scope="session")
-def built_book(book_build: BookBuild) -> Path:
-    """The html folder of the book built once for this session."""
-    return book_build.html
+def built_book(request: pytest.FixtureRequest) -> Path:
+    """The html folder of the book built once for this session, or of LLMBOOK_BUILT_HTML's build if set."""
+    # LLMBOOK_BUILT_HTML=_build/html reuses a build (`make book`) for the tests that only read it;
+    # the build tests themselves (test_build_succeeds_...) still build from clean.
+    reuse = os.environ.get("LLMBOOK_BUILT_HTML")
+    if reuse:
+        html = Path(reuse).resolve()
+        if not (html / "index.html").is_file():
+            pytest.fail(f"LLMBOOK_BUILT_HTML={reuse}: no index.html there; build the book or unset it",
+                        pytrace=False)
+        return html
+    return request.getfixturevalue("book_build").html
 
 # Notebooks under tests/ are fixtures (e.g. grading submissions), not notebooks for nbval to check.
 collect_ignore_glob = ["fixtures/*", "fixtures/**/*"]

@@ -2,27 +2,19 @@
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import re
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 APPENDIX = ROOT / "appendix"
 
 
-def _quality_table():
-    """benchmarks/quality_table.py as a module (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("quality_table", ROOT / "benchmarks" / "quality_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-qt = _quality_table()
+qt = load_script("benchmarks/quality_table.py")
 
 
 def _page_rows(text: str) -> list[list[str]]:

@@ -1,19 +1,16 @@
 """Chapter 3's learning-rate grid: every cell keeps its best grid point on validation, never on test."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def ch3():
-    spec = importlib.util.spec_from_file_location("ch3_quality", ROOT / "benchmarks" / "ch3_quality.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/ch3_quality.py")
 
 
 def grid_point(ch3, folder: Path, lr: float, losses: dict, **recipe_change) -> Path:

@@ -1,7 +1,6 @@
 """The book: a clean `jupyter-book build -W -n` that is complete, self-contained and links to Colab."""
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ import yaml
 import llmbook
 from llmbook.grading import build as grading_build, master as grading_master, spec as grading_spec
 
-from conftest import REPO, BookBuild, build_book, vendor_js
+from conftest import BookBuild, READABILITY_EXEMPT, REPO, build_book, load_script, vendor_js
 
 pytestmark = pytest.mark.slow
 
@@ -62,15 +61,12 @@ def _toc_files(node=None) -> list[str]:
 # Exercise sets by name: {"ch01": "ch01_language_models", ...}, one per master in grading_src/.
 EXERCISE_SETS = {grading_master.set_name(m): m.stem for m in grading_build.masters(REPO)}
 # Chapter folders whose exercise set is not written yet (their last page has no Exercises section).
-WITHOUT_EXERCISE_SET = {"07_llm"}
+WITHOUT_EXERCISE_SET: set[str] = set()
 
 
 def _book_toc():
     """tools/book_toc.py, the toc and config with or without the Solutions part."""
-    loaded = importlib.util.spec_from_file_location("book_toc", REPO / "tools" / "book_toc.py")
-    module = importlib.util.module_from_spec(loaded)
-    loaded.loader.exec_module(module)
-    return module
+    return load_script("tools/book_toc.py")
 
 
 class _Assets(HTMLParser):
@@ -384,3 +380,61 @@ def test_every_chapter_ends_with_an_exercises_section(built_book: Path):
             f"{last}: its Exercises section does not link exercises/{name}.html (links: {sorted(map(str, targets))})")
         checked.append(folder)
     assert len(checked) == len(EXERCISE_SETS), (checked, EXERCISE_SETS)
+
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class _OutputImages(HTMLParser):
+    """The images of a page's notebook outputs: each one's alt text and its figure's caption."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, set[str]]] = []           # open elements: (tag, classes)
+        self.images: list[dict] = []                          # {"src", "alt", "figure": index or None}
+        self.captions: list[str] = []                         # the text of each <figure>'s <figcaption>
+        self.figures: list[int] = []                          # indexes into captions of the open <figure>s
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "figure":
+            self.figures.append(len(self.captions))
+            self.captions.append("")
+        if tag == "img" and any("cell_output" in classes for _, classes in self.stack):
+            self.images.append({"src": attrs.get("src"), "alt": (attrs.get("alt") or "").strip(),
+                                "figure": self.figures[-1] if self.figures else None})
+        if tag not in VOID:
+            self.stack.append((tag, set((attrs.get("class") or "").split())))
+
+    def handle_endtag(self, tag):
+        if tag in VOID or tag not in (t for t, _ in self.stack):   # <img ... />, stray end tags
+            return
+        while self.stack:
+            open_tag, _ = self.stack.pop()
+            if open_tag == "figure" and self.figures:
+                self.figures.pop()
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data):
+        if self.figures and any(t == "figcaption" for t, _ in self.stack):
+            self.captions[self.figures[-1]] += data
+
+
+def test_output_images_have_alt_text_and_a_caption(built_book: Path):
+    """On the chapter and appendix pages (READABILITY_EXEMPT aside) every output image is a captioned figure."""
+    pages = [p for p in _toc_files() if (REPO / f"{p}.ipynb").exists() and p.startswith(("chapters/", "appendix/"))
+             and not p.startswith(READABILITY_EXEMPT)]
+    assert any(p.startswith("appendix/") for p in pages) and any(p.startswith("chapters/07") for p in pages), pages
+    seen = 0
+    for page in pages:
+        parser = _OutputImages()
+        parser.feed((built_book / f"{page}.html").read_text(encoding="utf-8"))
+        for img in parser.images:
+            where = f"{page}.html: the output image {img['src']}"
+            assert img["alt"], f"{where} has no alt text (cell metadata mystnb.image.alt; tests/test_notebooks.py)"
+            assert img["figure"] is not None, f"{where} is not in a <figure> (cell metadata mystnb.figure)"
+            caption = " ".join(parser.captions[img["figure"]].split()).rstrip("#").strip()
+            assert caption, f"{where} has a <figure> without a <figcaption> text (mystnb.figure.caption)"
+        seen += len(parser.images)
+    assert seen >= 10, f"only {seen} output images on {len(pages)} pages: are the figures still rendered as <img>?"

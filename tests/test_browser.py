@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SETUP_HINT
+from conftest import READABILITY_EXEMPT, SETUP_HINT
 
 pytestmark = pytest.mark.slow
 
@@ -329,6 +329,98 @@ def test_attention_explorer_dropdowns_switch_frames_without_a_kernel(tab, built_
         pytest.fail(f"{CH6_EXPLORER}: choosing head 2 did not change the visible frame: are the dropdowns "
                     "jslinked to the stacks' selected_index?", pytrace=False)
     assert "head 2" in output.evaluate(VISIBLE_FRAMES_JS)
+    traffic.assert_clean()
+
+
+WIDE = {"width": 1280, "height": 800}      # a common laptop window: the book's widgets must fit it
+# The ipywidgets controls a saved view can show (ipywidgets 8 class names); frames (widgets.HTML) are not
+# controls: a wide table in a frame may scroll.
+CONTROLS = (".widget-slider, .widget-dropdown, .widget-hprogress, .widget-vprogress, .widget-button, "
+            ".widget-toggle-buttons, .widget-checkbox, .widget-text, .widget-textarea, .widget-select, "
+            ".widget-radio, .widget-play")
+WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
+WIDGETS_DRAWN_JS = f"""() => [...document.querySelectorAll('{WIDGET_VIEW}')]
+  .every(s => s.parentElement.querySelector('.lm-Widget'))"""
+CONTROLS_FIT_JS = """(selector) => {
+  const article = document.querySelector('article.bd-article');
+  const column = article.getBoundingClientRect();
+  const problems = [], drawn = [];
+  let checked = 0;
+  for (const e of document.querySelectorAll('.cell_output :is(' + selector + ')')) {
+    if (e.closest('.lm-mod-hidden')) continue;      // a frame its widget hides (a Stack's other children)
+    checked++;
+    const label = (e.querySelector('.widget-label') || {}).textContent || '';
+    const name = e.className.split(' ').filter(c => c.startsWith('widget-')).join('.') + ` "${label.trim()}"`;
+    e.scrollIntoView({block: 'center', behavior: 'instant'});
+    const r = e.getBoundingClientRect();
+    if (!e.getClientRects().length || r.width < 1 || r.height < 1) {
+      problems.push(`${name} is not displayed`);
+      continue;
+    }
+    const d = {left: r.left, right: r.right, top: r.top + scrollY, bottom: r.bottom + scrollY};
+    for (const [other, o] of drawn) {             // a row of controls squeezed together
+      const w = Math.min(d.right, o.right) - Math.max(d.left, o.left);
+      const h = Math.min(d.bottom, o.bottom) - Math.max(d.top, o.top);
+      if (w > 1 && h > 1) problems.push(`${name} overlaps ${other} by ${Math.round(w)} px`);
+    }
+    drawn.push([name, d]);
+    if (r.left < column.left - 1 || r.right > column.right + 1) {
+      problems.push(`${name} spans x = ${Math.round(r.left)}..${Math.round(r.right)}, outside the text ` +
+                    `column ${Math.round(column.left)}..${Math.round(column.right)}`);
+    }
+    if (e.scrollWidth > e.clientWidth + 1) {
+      problems.push(`${name} is cut: its content is ${e.scrollWidth} px wide in ${e.clientWidth} px`);
+    }
+    for (let a = e.parentElement; a && a !== article; a = a.parentElement) {
+      const box = a.getBoundingClientRect();
+      if (getComputedStyle(a).overflowX !== 'visible' && (r.left < box.left - 1 || r.right > box.right + 1)) {
+        problems.push(`${name} is clipped by its container <${a.tagName.toLowerCase()} class="${a.className}">`);
+        break;
+      }
+    }
+    const x = Math.min(r.left + r.width / 2, window.innerWidth - 1), y = r.top + r.height / 2;
+    const top = document.elementFromPoint(x, y);
+    if (!top || !e.contains(top)) {
+      problems.push(`${name} is covered at its centre by <${top ? top.tagName.toLowerCase() + ' class="' +
+                    top.className + '"' : 'nothing'}>`);
+    }
+  }
+  return {checked, problems};
+}"""
+
+
+def _widget_pages(built_book: Path) -> list[str]:
+    """The chapter and appendix pages with saved widget views, READABILITY_EXEMPT's chapters aside."""
+    pages = sorted(p.relative_to(built_book).as_posix() for folder in ("chapters", "appendix")
+                   for p in (built_book / folder).rglob("*.html"))
+    return [p for p in pages if not p.startswith(READABILITY_EXEMPT)
+            and "application/vnd.jupyter.widget-view+json" in (built_book / p).read_text(encoding="utf-8")]
+
+
+def test_widget_controls_fit_a_1280_pixel_window(tab, built_book):
+    """At 1280 x 800, with both frameworks shown, every widget control is drawn inside the text column,
+    not cut, clipped or covered (chapters 1-3, 7 and the appendix; READABILITY_EXEMPT's chapters aside)."""
+    page, traffic = tab.page, tab.traffic
+    pages = _widget_pages(built_book)
+    assert any(p.startswith("chapters/07") for p in pages) and len(pages) >= 4, (
+        f"expected widget explorers on chapters 1-3 and 7, found them on {pages}")
+    page.set_viewport_size(WIDE)
+    tab.open(pages[0])
+    page.get_by_role("group", name="Framework").get_by_role("button", name="Both").click()
+    checked, problems = 0, []
+    for path in pages:
+        tab.open(path)
+        try:
+            page.wait_for_function(WIDGETS_DRAWN_JS, timeout=10_000)
+        except Exception:
+            pytest.fail(f"{path}: the saved widget views were not drawn within 10 s "
+                        f"(problems: {traffic.problems})", pytrace=False)
+        found = page.evaluate(CONTROLS_FIT_JS, CONTROLS)
+        assert found["checked"], f"{path} saves widget views but shows no widget control"
+        checked += found["checked"]
+        problems += [f"{path}: {p}" for p in found["problems"]]
+    assert not problems, (f"{len(problems)} of {checked} widget controls do not fit a "
+                          f"{WIDE['width']} px window:\n" + "\n".join(problems))
     traffic.assert_clean()
 
 

@@ -129,13 +129,9 @@ def test_mixed_pages_are_exactly_the_pages_that_break_the_rules():
 
 
 # Pages outside MIXED_PAGES whose variants still read names only the other framework's cells define
-# (`python tools/colab_variants.py --report` lists them); to be fixed, then removed from here.
-NAME_ERRORS_PENDING = {
-    "chapters/01_language_models/02_nnlm.md": "TF training starts from the PyTorch weights; shared comparisons",
-    "chapters/02_rnn/02_char_rnn.md": "TF cells use CharRNN, init; shared cells compare both",
-    "chapters/03_lstm_gru/02_cnn_encoder.md": "shared cells read encoder / tf_encoder, acc_torch / acc_tf",
-    "chapters/03_lstm_gru/03_char_lm_comparison.md": "TF cells use CharRNN, inits; shared cells compare both",
-}
+# (`python tools/colab_variants.py --report` lists them); to be fixed, then removed from here. None now:
+# chapters 1-3 keep their cross-framework comparisons in `parity` cells (book only).
+NAME_ERRORS_PENDING: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)

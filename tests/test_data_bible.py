@@ -14,6 +14,7 @@ import pytest
 
 from llmbook.data import bible, en_es, load_bible_pairs
 from llmbook.data.seq2seq import SubwordTokenizer, load_tokenizers
+from conftest import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 APT_LINE = "sudo apt-get install sword-text-web sword-text-sparv"
@@ -21,10 +22,7 @@ MANIFEST = json.loads(bible.MANIFEST_FILE.read_text(encoding="utf-8"))
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("extract_bible", REPO / "tools" / "extract_bible.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/extract_bible.py")
 
 
 @pytest.fixture

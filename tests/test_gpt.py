@@ -1,4 +1,6 @@
 """The decoder-only GPT twins: causality, PyTorch == TensorFlow, KV cache == full recomputation, cache memory."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -10,7 +12,9 @@ from llmbook.tf import gpt as tf_gpt
 from llmbook.tf.checkpoint import load_checkpoint as tf_load, save_checkpoint as tf_save
 from llmbook.torch import gpt as torch_gpt
 from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
+from conftest import load_script
 
+ROOT = Path(__file__).resolve().parents[1]
 SIZES = dict(vocab_size=19, d_model=16, num_heads=4, num_layers=2, d_ff=24, max_len=24, dropout=0.1)
 
 
@@ -183,3 +187,27 @@ def test_clear_errors(models, framework):
         logits(m, too_long, framework)
     with pytest.raises(ValueError, match="batch, length"):
         logits(m, too_long[0], framework)
+
+
+def test_the_shipped_tensorflow_gpt_is_the_pytorch_checkpoint_converted(tmp_path):
+    """gpt_char_tf.npz holds gpt_char_torch.npz's values (tools/convert_checkpoint.py), and computes its logits."""
+    tool = load_script("tools/convert_checkpoint.py")
+    shipped = llmbook.checkpoint_path("gpt_char_tf.npz")
+    fresh = tool.convert("gpt.GPT", llmbook.checkpoint_path("gpt_char_torch.npz"), tmp_path / "tf.npz")
+    with np.load(shipped) as a, np.load(fresh) as b:          # keys "003:gpt_2/...": the layer counter varies
+        assert len(a.files) == len(b.files) and str(a["__config__"]) == str(b["__config__"])
+        for k, j in zip(sorted(a.files), sorted(b.files)):
+            assert k.split(":")[0] == j.split(":")[0] and np.array_equal(a[k], b[j]), \
+                f"{k} differs: re-run tools/convert_checkpoint.py"
+    pt = torch_load(torch_gpt.GPT, llmbook.checkpoint_path("gpt_char_torch.npz"), device="cpu")
+    tf_model = tf_load(tf_gpt.GPT, shipped)
+    ids = np.random.default_rng(0).integers(0, pt.hparams["vocab_size"], (2, 40))   # (B, T)
+    with torch.no_grad():
+        want = pt(torch.as_tensor(ids)).numpy()                                  # (B, T, V)
+    # trained weights make activations and logits large (|z| up to ~15); float32 rounding in the two
+    # frameworks' sums grows with that scale, also in a logit that comes out small, so the bound is
+    # 1e-5 of the largest logit (measured: about 1e-6 of it)
+    got = tf_model(ids).numpy()                                                  # (B, T, V)
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    with pytest.raises(SystemExit, match="module.Class"):
+        tool.twins("GPT")

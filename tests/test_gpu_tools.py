@@ -1,5 +1,4 @@
 """benchmarks/gpu_throughput.py and tools/gpu_check.py: the FLOPs formula, the peak table, and smoke runs on a CPU."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,15 +8,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from llmbook.torch.train import cross_entropy
 from llmbook.torch.transformer import Transformer
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(path):
-    spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = load_script
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +66,7 @@ def test_throughput_rejects_bad_sizes(gt):
 def test_gpu_check_smoke_on_cpu(tmp_path):
     check = _load("tools/gpu_check.py")
     out = tmp_path / "check.json"
-    assert check.main(["--smoke", "--out", str(out), "--notebooks", "chapters/06_transformer/01_attention.md",
+    assert check.main(["--smoke", "--out", str(out), "--notebooks", "colab/pytorch/06_transformer/01_attention.ipynb",
                        "--skip-throughput", "--cell-timeout", "300"]) == 0
     result = json.loads(out.read_text())
     assert result["device"]["type"] == ("cuda" if torch.cuda.is_available() else "cpu")
@@ -78,4 +74,4 @@ def test_gpu_check_smoke_on_cpu(tmp_path):
     assert all(r["ok"] for r in result["training"]), result["training"]
     assert all(c["ok"] for c in result["checks"]), result["checks"]
     (nb,) = result["notebooks"]
-    assert nb["notebook"].endswith("01_attention.md") and nb["error"] is None, nb
+    assert nb["notebook"] == "colab/pytorch/06_transformer/01_attention.ipynb" and nb["error"] is None, nb

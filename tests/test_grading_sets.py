@@ -1,4 +1,4 @@
-"""The exercise sets of chapters 2-6 as a whole: their shape, and the batch grader on each of them.
+"""The exercise sets of chapters 2-7 as a whole: their shape, and the batch grader on each of them.
 
 tests/test_grading.py checks every set question by question (solution passes, stub fails, every
 wrong answer of tests/fixtures/grading/<set>_wrong.py is rejected by the hidden checks with a
@@ -26,7 +26,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "grading"
 SECRET = os.environ.get("LLMBOOK_TEST_SECRET", "test-secret")   # seeds the hidden checks' inputs
 HIDDEN = ROOT / "tests" / "hidden"
 SETS = {M.set_name(m): m for m in build.masters(ROOT)}
-NEW_SETS = [name for name in ("ch02", "ch03", "ch04", "ch05", "ch06") if name in SETS]
+NEW_SETS = [name for name in ("ch02", "ch03", "ch04", "ch05", "ch06", "ch07") if name in SETS]
 
 
 def wrong_answers(name: str) -> dict:
@@ -36,8 +36,9 @@ def wrong_answers(name: str) -> dict:
     return module.WRONG
 
 
-def test_chapters_2_to_6_have_sets():
-    assert NEW_SETS == ["ch02", "ch03", "ch04", "ch05", "ch06"], f"missing masters in grading_src/: have {sorted(SETS)}"
+def test_chapters_2_to_7_have_sets():
+    assert NEW_SETS == ["ch02", "ch03", "ch04", "ch05", "ch06", "ch07"], \
+        f"missing masters in grading_src/: have {sorted(SETS)}"
 
 
 def _frameworks(name: str) -> dict[str, set[str]]:

@@ -98,7 +98,7 @@ def test_training_stops_when_validation_stops_improving(ladder, monkeypatch):
     assert saved["best_epoch"] == 2 and saved["epochs"] == 4 and saved["train_s"] == 4.0
     for dec in out["decodings"].values():
         assert len(dec["hypotheses"]) == 12
-        assert sum(b["n"] for b in dec["buckets"].values()) == 12
+        assert sum(b["n"] for b in dec["buckets"]) == 12 and all(b["ci95"] >= 0 for b in dec["buckets"])
         assert "nrefs:1" in dec["bleu_signature"] and "nrefs:1" in dec["chrf_signature"]
         assert 0 <= dec["bleu"] <= 100 and 0 <= dec["chrf"] <= 100
 
@@ -115,8 +115,11 @@ def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     """Three tiny runs (b seeds 0 and 1, d seed 0): mean ± std over seeds, buckets and a paired test b -> d."""
     monkeypatch.setattr(ladder, "paths", lambda r, fw, s: (ladder.RUNS / f"{r}{fw}{s}.npz", ladder.RUNS / f"{r}{fw}{s}.state",
                                                            ladder.RESULTS / f"{r}_{fw}_s{s}.json"))
+    monkeypatch.setattr(ladder, "shipped", lambda r, fw: ladder.RUNS / f"shipped_{r}_{fw}.npz")
     for rung, seed in (("b", 0), ("b", 1), ("d", 0)):
-        ladder.evaluate(rung, "torch", seed, ladder.train(rung, "torch", seed, stop_after=1))
+        ladder.finish(rung, "torch", seed, ladder.train(rung, "torch", seed, stop_after=1))
+    for rung in ("b", "d"):                                   # seed 0's best checkpoint is the one shipped
+        assert ladder.shipped(rung, "torch").read_bytes() == ladder.paths(rung, "torch", 0)[0].read_bytes()
     summary = ladder.report(write=True)
     assert json.loads(ladder.SUMMARY.read_text()) == json.loads(json.dumps(summary))
     rows = {(r["rung"], r["framework"]): r for r in summary["rows"]}
@@ -130,10 +133,13 @@ def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     assert [(p["base"], p["system"]) for p in summary["paired"]] == [("b", "d"), ("b", "d")]
     assert all(0 < p["p_value"] <= 1 for p in summary["paired"])
     assert {x["rung"] for x in summary["buckets"]} == {"b", "d"} and all(x["n"] > 0 for x in summary["buckets"])
+    seed0 = [x for x in summary["buckets"] if (x["rung"], x["framework"]) == ("b", "torch")]
+    assert [{k: x[k] for k in ("bucket", "n", "bleu", "ci95")} for x in seed0] == \
+        runs[0]["decodings"]["greedy"]["buckets"]                         # seed 0's buckets, as evaluated
 
 
 def test_a_pilot_runs_at_its_own_rate_in_a_scratch_folder(ladder, monkeypatch):
-    """Two pilot epochs at another peak rate: recorded, nothing written where real runs live, globals restored."""
+    """Two pilot epochs at another peak rate: recorded, nothing written where real runs live, the recipe untouched."""
     monkeypatch.setattr(ladder, "PILOTS", ladder.RUNS.parent / "pilots.json")
     seen = []
     real = ladder.make_optimizer

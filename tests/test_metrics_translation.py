@@ -17,8 +17,11 @@ def test_corpus_chrf_is_sacrebleus():
     score = corpus_chrf(HYPS, REFS)
     assert score.score == sacrebleu.corpus_chrf(HYPS, [REFS]).score
     assert score.signature.startswith("nrefs:1|case:mixed") and "nc:6|nw:0" in score.signature
-    with pytest.raises(ValueError, match="one reference per hypothesis"):
+    with pytest.raises(ValueError, match="corpus_chrf needs one reference per hypothesis"):
         corpus_chrf(HYPS, REFS[:-1])
+    with pytest.raises(ValueError, match="corpus_bleu needs one reference per hypothesis"):
+        corpus_bleu(HYPS, [])
+    assert corpus_bleu(HYPS, REFS).score == sacrebleu.corpus_bleu(HYPS, [REFS]).score
 
 
 def test_bleu_by_length_scores_each_bucket_alone_with_a_repeatable_interval():

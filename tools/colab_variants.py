@@ -85,10 +85,6 @@ MIXED_PAGES: dict[str, str] = {
         "shared cell 3 imports torch; parity cell 12 imports both; shared cell 17 imports llmbook.torch.train",
     "chapters/06_transformer/03_translation.md":
         "shared cell 3 imports torch; pytorch cell 9 imports llmbook.tf.checkpoint and llmbook.tf.transformer",
-    "chapters/07_llm/01_gpt.md":
-        "shared cell 3 imports torch; parity cell 13 imports both; tensorflow cell 23 imports llmbook.torch.checkpoint",
-    "chapters/07_llm/02_generation.md":
-        "shared cell 3 imports torch; tensorflow cell 5 imports llmbook.torch.checkpoint and llmbook.torch.gpt",
 }
 
 
@@ -244,6 +240,9 @@ def setup_cell_source(first: str, md: Path, fw: Framework, root: Path = ROOT) ->
              "import llmbook"]
     if fw is PYTORCH:
         lines.append('llmbook.use_frameworks("torch")  # llmbook.seed() will not import TensorFlow')
+        lines += ["import torch",
+                  "if not torch.cuda.is_available():",
+                  "    torch.set_num_threads(1)  # small models: one thread is as fast, steady"]
     else:
         lines.append('llmbook.use_frameworks("tensorflow")  # llmbook.seed() will not import PyTorch')
         lines.append("import llmbook.tf  # imports TensorFlow quietly; it takes GPU memory as needed")
@@ -360,17 +359,22 @@ def dangling_names(md: Path, fw: Framework) -> list[str]:
     nb = jupytext.read(md)
     other = TENSORFLOW.tag if fw is PYTORCH else PYTORCH.tag
     kept_bound, removed_bound, notes = set(dir(builtins)), set(), []
+    setup = _setup_index(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        bound, read = _names(cell.source)
+        source = cell.source
+        if i == setup:                       # the page's own set-up cell is replaced by the variant's
+            removed_bound |= _names(source)[0]
+            source = setup_cell_source(source, md, fw)
+        bound, read = _names(source)
         if removed_from(cell, fw):
             removed_bound |= bound - kept_bound
             continue
         missing = sorted((read & removed_bound) - kept_bound - bound)
         if missing:
             notes.append(f"{rel(md)} cell {i}: the {fw.title}-only notebook reads {', '.join(missing)}, "
-                         f"defined only in {other} or parity cells")
+                         f"defined only in {other} or parity cells or the page's own set-up cell")
         kept_bound |= bound
     return notes
 

@@ -2,7 +2,7 @@
 
     python tools/execute.py                         # every chapters/*/NN_*.md and appendix/NN_*.md
     python tools/execute.py chapters/01_language_models/01_ngram.md
-    python tools/execute.py --text-only chapters/04_seq2seq/01_encoder_decoder.md   # prose edits only
+    python tools/execute.py --text-only chapters/04_seq2seq/01_encoder_decoder.md   # prose, captions
 """
 from __future__ import annotations
 
@@ -48,8 +48,10 @@ def execute(md: Path, out: Path | None = None) -> float:
 
 
 def update_text(md: Path) -> int:
-    """Copy the prose (markdown cells) of a source into its executed twin, keeping every output; return the
-    number of cells changed. Refuses when code cells, their tags or the cell order differ: execute instead."""
+    """Copy a source's prose and code-cell metadata into its twin, outputs kept; return cells changed."""
+    # Refuses when code, tags or the cell order differ: execute instead. A code cell keeps its
+    # source, outputs and `execution` record and takes the source's other metadata (figure captions
+    # and alt text under `mystnb`, `nbval-reason`): none of it changes what the cell computes.
     new, twin = jupytext.read(md), nbformat.read(md.with_suffix(".ipynb"), as_version=4)
     shape = lambda nb: [(c.cell_type, c.source if c.cell_type == "code" else "",  # noqa: E731
                          c.metadata.get("tags", [])) for c in nb.cells]
@@ -60,6 +62,11 @@ def update_text(md: Path) -> int:
     for cell, old in zip(new.cells, twin.cells):
         if cell.cell_type == "markdown" and cell.source != old.source:
             old.source, changed = cell.source, changed + 1
+        elif cell.cell_type == "code":
+            meta = {**cell.metadata, **({"execution": old.metadata["execution"]}
+                                        if "execution" in old.metadata else {})}
+            if meta != old.metadata:
+                old.metadata, changed = nbformat.from_dict(meta), changed + 1
     nbformat.write(twin, md.with_suffix(".ipynb"))
     return changed
 
@@ -68,11 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="*", help="MyST sources (default: every chapter notebook source)")
     parser.add_argument("--text-only", action="store_true",
-                        help="copy markdown edits into the .ipynb without executing (outputs kept)")
+                        help="copy markdown and cell-metadata edits into the .ipynb without executing (outputs kept)")
     args = parser.parse_args()
     if args.text_only:
         for md in sources(args.paths):
-            print(f"execute: {md.relative_to(ROOT)}: {update_text(md)} markdown cells updated", flush=True)
+            print(f"execute: {md.relative_to(ROOT)}: {update_text(md)} cells updated", flush=True)
         return
     nbclient_patch.apply()
     os.environ.setdefault("OMP_NUM_THREADS", "2")

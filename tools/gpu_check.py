@@ -1,13 +1,13 @@
 """One script for a lent GPU: device checks, a short training run in fp32 and bf16, every chapter notebook
-run with its PyTorch cells only, and the throughput / MFU table; results in one JSON file.
+run in its PyTorch-only version (colab/pytorch/, what a learner opens in Colab), and the throughput /
+MFU table; results in one JSON file.
 
-Needs PyTorch and the course's Python packages, not TensorFlow: notebook cells tagged `tensorflow`
-are dropped before running (a shared cell that still imports TensorFlow then shows up as that
-notebook's first error).
+Needs PyTorch and the course's Python packages, not TensorFlow: a PyTorch-only notebook that still
+imports TensorFlow shows up with that as its first error.
 
     python tools/gpu_check.py                          # everything; writes benchmarks/results/gpu_check.json
     python tools/gpu_check.py --skip-notebooks         # device checks, training, throughput only
-    python tools/gpu_check.py --smoke --notebooks chapters/06_transformer/01_attention.md   # on a CPU
+    python tools/gpu_check.py --smoke --notebooks colab/pytorch/06_transformer/01_attention.ipynb  # on a CPU
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "gpu_check.json"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -133,30 +134,24 @@ def training(smoke: bool) -> list[dict]:
 
 
 def notebooks(paths: list[Path], cell_timeout: int) -> list[dict]:
-    """Each notebook with its TensorFlow cells removed, run in its folder; seconds and the first error."""
-    import jupytext
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError
-    from llmbook import nbclient_patch
-    nbclient_patch.apply()
+    """Each PyTorch-only notebook (colab/pytorch/) run alone in an empty folder; seconds and the first error."""
+    import tempfile
+    import nbformat
+    from colab_sim import run_notebook
     rows = []
-    for md in paths:
-        nb = jupytext.read(md)
-        nb.cells = [c for c in nb.cells if "tensorflow" not in c.get("metadata", {}).get("tags", [])]
-        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-        client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", shutdown_kernel="immediate",
-                                resources={"metadata": {"path": str(md.parent)}})
-        start, error = time.perf_counter(), None
-        try:
-            client.execute()
-        except (CellExecutionError, CellTimeoutError) as e:
-            lines = [line for line in str(e).splitlines() if line.strip()]
-            error = lines[-1][:300] if lines else type(e).__name__
-        except Exception as e:  # noqa: BLE001 - a kernel that dies is a result too
-            error = f"{type(e).__name__}: {e}"[:300]
-        rows.append(dict(notebook=str(md.relative_to(ROOT)), seconds=round(time.perf_counter() - start, 1),
-                         error=error))
-        print(f"| {rows[-1]['notebook']} | {rows[-1]['seconds']:.0f} | {error or ''} |", flush=True)
+    kernel_path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), kernel_path]))   # llmbook for the kernel
+    try:
+        for path in paths:
+            with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
+                seconds, error = run_notebook(nbformat.read(path, as_version=4), Path(tmp), cell_timeout)
+            rows.append(dict(notebook=path.relative_to(ROOT).as_posix(), seconds=round(seconds, 1), error=error))
+            print(f"| {rows[-1]['notebook']} | {seconds:.0f} | {error or ''} |", flush=True)
+    finally:
+        if kernel_path is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = kernel_path
     return rows
 
 
@@ -165,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--smoke", action="store_true", help="allowed without a GPU; tiny training, no notebooks "
                         "unless --notebooks names some")
-    parser.add_argument("--notebooks", nargs="*", default=None, help="MyST sources (default: every chapter notebook)")
+    parser.add_argument("--notebooks", nargs="*", default=None,
+                        help="PyTorch-only notebooks (default: every one under colab/pytorch/)")
     parser.add_argument("--skip-notebooks", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--cell-timeout", type=int, default=600)
@@ -189,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.notebooks:
         paths = [Path(p).resolve() for p in args.notebooks]
     else:
-        paths = sorted(ROOT.glob("chapters/*/[0-9][0-9]_*.md"))
+        paths = sorted((ROOT / "colab" / "pytorch").glob("*/*.ipynb"))
     if paths:
-        print("\n| notebook (PyTorch cells) | seconds | first error |\n|---|---:|---|", flush=True)
+        print("\n| notebook (PyTorch only) | seconds | first error |\n|---|---:|---|", flush=True)
     result["notebooks"] = notebooks(paths, args.cell_timeout)
     if not args.skip_throughput:
         import importlib.util

@@ -7,6 +7,10 @@
 #      (checks, messages, solutions and wrong answers of every set; not the sandboxed batch), in .venv-colab
 #   3. three chapter pages executed top to bottom in .venv-colab (into a temporary folder, not the
 #      committed twins); each page's parity cells must print what the committed twin prints
+#   4. the Colab simulation (tools/colab_sim.py): the llmbook wheel built and installed alone, every
+#      PyTorch-only notebook (colab/pytorch/) run from it in an empty folder, the repository not
+#      importable and TensorFlow hidden (~5 min; the TensorFlow-only notebooks take ~10 min more on the
+#      2-core machine, so `python tools/colab_sim.py --framework tensorflow` is run by hand)
 # Run from anywhere: bash tools/test_colab.sh  (make test runs it after the main pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,4 +70,9 @@ PATH=$PWD/$VENV/bin:$PATH PYTHONPATH=$PWD $PY tools/colab_pages.py \
     chapters/05_attention/02_attention_dates.md chapters/03_lstm_gru/01_gates.md \
     chapters/06_transformer/01_attention.md
 echo "test_colab: pages in $((SECONDS - t0)) s"
+
+# 4. the wheel alone: what a learner's Colab runtime has after the notebook's install cell
+t0=$SECONDS
+PATH=$PWD/$VENV/bin:$PATH $PY tools/colab_sim.py --framework pytorch
+echo "test_colab: Colab simulation in $((SECONDS - t0)) s"
 echo "test_colab: passed in $((SECONDS - start)) s"

@@ -217,8 +217,10 @@ def expect_close(got, want, what: str = "the result", *, rtol: float = 1e-5, ato
     if want.ndim == 0:
         msg = f"expected {what} = {_num(want)}, got {_num(got_np)}"
     else:
-        diff = np.abs(got_np.astype(np.float64) - want.astype(np.float64))
-        diff = np.where(np.isnan(diff), np.inf, diff)
+        g, w = got_np.astype(np.float64), want.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            diff = np.abs(g - w)
+        diff = np.where(g == w, 0.0, np.where(np.isnan(diff), np.inf, diff))   # equal infinities agree
         idx = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
         msg = f"{what}: expected {_num(want[idx])} at index {idx}, got {_num(got_np[idx])}"
     why = cause or hint
