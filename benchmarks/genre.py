@@ -108,7 +108,7 @@ def framework_api(framework: str):
 
 def train_encoder(framework: str, vocab_size: int, arrays: dict) -> dict:
     """Train one framework's EncoderClassifier, keep its best epoch on validation; return its row."""
-    Model, fit, save, load, count, make_adam, predict = framework_api(framework)
+    Model, fit, save, _, _, make_adam, predict = framework_api(framework)
     llmbook.seed(TRAIN["seed"])
     config = dict(vocab_size=vocab_size, num_classes=len(GENRES), **MODEL)
     model = Model(**config)
@@ -128,7 +128,6 @@ def train_encoder(framework: str, vocab_size: int, arrays: dict) -> dict:
         if val > best:
             best, best_epoch = val, epoch
             save(model, path, **config)
-    model = load(Model, path)                                # the best epoch, float16 weights as shipped
     return dict(train_s=seconds, best_epoch=best_epoch, history=history,
                 checkpoint_kb=path.stat().st_size / 1024, config=config)
 

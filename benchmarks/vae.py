@@ -40,8 +40,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import llmbook  # noqa: E402
-from llmbook.data.sentences import (BOS_ID, EOS_ID, PAD_ID, encode_sentences, length_batches,  # noqa: E402
-                                    sentence_vocab, short_sentences, take, word_dropout)
+from llmbook.data.batching import similar_length_batches  # noqa: E402
+from llmbook.data.sentences import (BOS_ID, EOS_ID, PAD_ID, encode_sentences, sentence_vocab,  # noqa: E402
+                                    short_sentences, take, word_dropout)
 from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from llmbook.torch.vae import SentenceVAE, elbo_terms, kl_weight  # noqa: E402
 
@@ -75,13 +76,14 @@ def evaluate(model, arrays, samples: int, seed: int = 0, batch_size: int = 256) 
         s, d, t = (torch.as_tensor(a) for a in take(src, dec_in, targets, np.arange(i, min(n, i + batch_size))))
         mu, logvar = model.encode(s)                                       # (B, Z), (B, Z)
         mus.append(mu.numpy())
-        rec = 0.0
+        batch_rec = 0.0
         for _ in range(samples):
             eps = torch.as_tensor(rng.standard_normal(mu.shape).astype(np.float32))  # (B, Z)
             logits, _ = model.decode(d, model.reparameterize(mu, logvar, eps))  # (B, T, V)
-            rec += float(elbo_terms(logits, t, mu, logvar, PAD_ID)[0]) * len(s) / samples
-        rec_sum += rec
-        kl_sum += float(elbo_terms(logits, t, mu, logvar, PAD_ID)[1]) * len(s)
+            rec, kl = elbo_terms(logits, t, mu, logvar, PAD_ID)           # KL: the same for every draw
+            batch_rec += float(rec) * len(s) / samples
+        rec_sum += batch_rec
+        kl_sum += float(kl) * len(s)
     rec, kl = rec_sum / n, kl_sum / n
     tokens = float((targets != PAD_ID).sum()) / n                          # words + <eos> per sentence
     active = int((np.var(np.concatenate(mus), axis=0) > 0.01).sum())
@@ -104,7 +106,7 @@ def train(name: str, vocab_size: int, arrays: dict, path: Path) -> dict:
         model.train()
         start = time.perf_counter()
         sums = np.zeros(3)
-        batches = length_batches(len(src), TRAIN["batch_size"], rng, lengths)
+        batches = similar_length_batches(lengths, TRAIN["batch_size"], rng)
         for idx in batches:
             s, d, t = take(src, dec_in, targets, idx)
             d = word_dropout(d, cfg["word_dropout"], rng)
@@ -215,20 +217,13 @@ def tf_elbo(path: Path, arrays) -> dict:
     from llmbook.tf.vae import elbo_terms as tf_elbo_terms
     s, d, t = take(*arrays, np.arange(256))
     eps = np.zeros((256, MODEL["latent_dim"]), np.float32)
-    f = tf_load(TFSentenceVAE, path)
-    rec, kl = tf_pair(f, s, d, t, eps, tf_elbo_terms)
+    logits, mu, logvar = tf_load(TFSentenceVAE, path)(s, d, eps)
+    rec, kl = (float(x) for x in tf_elbo_terms(logits, t, mu, logvar, PAD_ID))
     tm = load_checkpoint(SentenceVAE, CKPT / "vae_torch.npz", device="cpu")
     with torch.no_grad():
         logits, mu, logvar = tm(*(torch.as_tensor(a) for a in (s, d, eps)))
         trec, tkl = elbo_terms(logits, torch.as_tensor(t), mu, logvar, PAD_ID)
     return dict(elbo=-(rec + kl), torch_elbo=-(float(trec) + float(tkl)), sentences=256, eps="zero (z = mu)")
-
-
-def tf_pair(f, s, d, t, eps, terms):
-    """(reconstruction, KL) of the TensorFlow model on one batch."""
-    logits, mu, logvar = f(s, d, eps)
-    rec, kl = terms(logits, t, mu, logvar, PAD_ID)
-    return float(rec), float(kl)
 
 
 if __name__ == "__main__":

@@ -115,8 +115,10 @@ def first_error(error: Exception) -> str:
     return (lines[-1] if lines else type(error).__name__)[:300]
 
 
-def run_notebook(nb, cwd: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[float, str | None]:
-    """Execute a notebook object in `cwd` with the python3 kernel; (seconds, first error or None)."""
+def run_notebook(nb, cwd: Path, cell_timeout: int = CELL_TIMEOUT,
+                 env: dict[str, str] | None = None) -> tuple[float, str | None]:
+    """Execute a notebook object in `cwd` with the python3 kernel, whose environment is `env` (None: this
+    process's); (seconds, first error or None)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
     from llmbook import nbclient_patch
@@ -126,7 +128,7 @@ def run_notebook(nb, cwd: Path, cell_timeout: int = CELL_TIMEOUT) -> tuple[float
                             resources={"metadata": {"path": str(cwd)}})
     start, error = time.perf_counter(), None
     try:
-        client.execute()
+        client.execute(**({} if env is None else dict(env=env)))    # jupyter_client: env replaces os.environ
     except (CellExecutionError, CellTimeoutError) as e:
         error = first_error(e)
     except Exception as e:  # noqa: BLE001 - a kernel that dies is a result too
@@ -158,11 +160,10 @@ def simulate(notebooks: list[Path], site: Path, cell_timeout: int = CELL_TIMEOUT
     """Each notebook copied alone into an empty folder and run there from the wheel in `site`, the modules
     `blocked` unimportable."""
     rows = []
-    env = os.environ.copy()
     blocker = Path(tempfile.mkdtemp(prefix="colab-sim-block-"))
     (blocker / "sitecustomize.py").write_text(BLOCKER.format(blocked=set(blocked)), encoding="utf-8")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(blocker), str(site)])       # the kernel inherits it
-    os.environ.pop("PYTHONSTARTUP", None)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(site)])
     try:
         for path in notebooks:
             with tempfile.TemporaryDirectory(prefix="colab-sim-") as tmp:
@@ -171,13 +172,11 @@ def simulate(notebooks: list[Path], site: Path, cell_timeout: int = CELL_TIMEOUT
                 nb = nbformat.read(copy, as_version=4)
                 guard = GUARD.format(site=str(site.resolve()), repo=str(ROOT))
                 nb.cells.insert(0, nbformat.v4.new_code_cell(guard))
-                seconds, error = run_notebook(nb, Path(tmp), cell_timeout)
+                seconds, error = run_notebook(nb, Path(tmp), cell_timeout, env)
             name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
             rows.append(dict(notebook=name, seconds=round(seconds, 1), error=error))
             print(f"| {name} | {seconds:.0f} | {error or ''} |", flush=True)
     finally:
-        os.environ.clear()
-        os.environ.update(env)
         shutil.rmtree(blocker, ignore_errors=True)
     return rows
 

@@ -139,19 +139,13 @@ def notebooks(paths: list[Path], cell_timeout: int) -> list[dict]:
     import nbformat
     from colab_sim import run_notebook
     rows = []
-    kernel_path = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), kernel_path]))   # llmbook for the kernel
-    try:
-        for path in paths:
-            with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
-                seconds, error = run_notebook(nbformat.read(path, as_version=4), Path(tmp), cell_timeout)
-            rows.append(dict(notebook=path.relative_to(ROOT).as_posix(), seconds=round(seconds, 1), error=error))
-            print(f"| {rows[-1]['notebook']} | {seconds:.0f} | {error or ''} |", flush=True)
-    finally:
-        if kernel_path is None:
-            os.environ.pop("PYTHONPATH")
-        else:
-            os.environ["PYTHONPATH"] = kernel_path
+    kernel_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))   # llmbook for the kernel
+    env = dict(os.environ, PYTHONPATH=kernel_path)
+    for path in paths:
+        with tempfile.TemporaryDirectory(prefix="gpu-check-") as tmp:
+            seconds, error = run_notebook(nbformat.read(path, as_version=4), Path(tmp), cell_timeout, env)
+        rows.append(dict(notebook=path.relative_to(ROOT).as_posix(), seconds=round(seconds, 1), error=error))
+        print(f"| {rows[-1]['notebook']} | {seconds:.0f} | {error or ''} |", flush=True)
     return rows
 
 

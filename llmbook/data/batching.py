@@ -71,6 +71,18 @@ def pad_sequences(seqs: list, pad_id: int, length: int | None = None) -> tuple[n
     return ids, mask
 
 
+def similar_length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Index batches of items of similar length: shuffle, sort within pools of 50 batches, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    pool = 50 * batch_size
+    batches = []
+    for i in range(0, len(order), pool):
+        chunk = order[i:i + pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    return [batches[j] for j in rng.permutation(len(batches))]
+
+
 def teacher_forcing(targets: list, bos_id: int, eos_id: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Decoder inputs <bos> y_1..y_n and targets y_1..y_n <eos>, padded: the shift that teacher forcing needs."""
     dec_in, _ = pad_sequences([[bos_id, *t] for t in targets], pad_id)    # (B, T)

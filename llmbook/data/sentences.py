@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .batching import pad_sequences
+from .batching import pad_sequences, teacher_forcing
 from .bible import load_bible_verses
 from .vocab import BOS, EOS, PAD, UNK, Vocab, word_tokens
 
@@ -37,8 +37,7 @@ def encode_sentences(sentences: Sequence[str], vocab: Vocab) -> tuple[np.ndarray
     """Encoder inputs y (N, L), decoder inputs <bos> y (N, L+1), targets y <eos> (N, L+1); padded with 0."""
     ids = [vocab.encode(word_tokens(s)) for s in sentences]
     src, _ = pad_sequences(ids, PAD_ID)                                            # (N, L)
-    dec_in, _ = pad_sequences([np.r_[BOS_ID, x] for x in ids], PAD_ID)             # (N, L+1)
-    targets, _ = pad_sequences([np.r_[x, EOS_ID] for x in ids], PAD_ID)            # (N, L+1)
+    dec_in, targets = teacher_forcing(ids, BOS_ID, EOS_ID, PAD_ID)                 # (N, L+1) each
     return src, dec_in, targets
 
 
@@ -49,18 +48,6 @@ def word_dropout(dec_in: np.ndarray, p: float, rng: np.random.Generator, unk_id:
         raise ValueError(f"word dropout rate must be in [0, 1], got {p}")
     drop = (rng.random(dec_in.shape) < p) & ~np.isin(dec_in, keep)                 # (B, T)
     return np.where(drop, unk_id, dec_in)                                          # (B, T)
-
-
-def length_batches(n: int, batch_size: int, rng: np.random.Generator, lengths: np.ndarray) -> list[np.ndarray]:
-    """Index batches of sentences of similar length: shuffle, sort within pools of 50 batches, shuffle the batches."""
-    order = rng.permutation(n)
-    pool = 50 * batch_size
-    batches = []
-    for i in range(0, n, pool):
-        chunk = order[i:i + pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def take(src: np.ndarray, dec_in: np.ndarray, targets: np.ndarray,

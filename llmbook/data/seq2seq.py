@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .batching import pad_sequences
+from .batching import pad_sequences, similar_length_batches
 from .vocab import BOS, EOS, PAD, UNK, Vocab
 
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -141,15 +141,8 @@ class Seq2SeqBatches:
         n, bs = len(self.sources), self.batch_size
         if not self.shuffle:
             return [np.arange(i, min(i + bs, n)) for i in range(0, n, bs)]
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(n)
-        lengths = np.array([len(s) for s in self.sources])
-        batches = []
-        for i in range(0, n, 50 * bs):                         # pools of 50 batches, sorted by source length
-            pool = order[i:i + 50 * bs]
-            pool = pool[np.argsort(lengths[pool], kind="stable")]
-            batches += [pool[j:j + bs] for j in range(0, len(pool), bs)]
-        return [batches[j] for j in rng.permutation(len(batches))]
+        lengths = np.array([len(s) for s in self.sources])    # pools of 50 batches, sorted by source length
+        return similar_length_batches(lengths, bs, np.random.default_rng(seed))
 
     def __iter__(self) -> Iterator[tuple[tuple[np.ndarray, np.ndarray], np.ndarray]]:
         batches = self._batches(self.seed + self.epoch)
