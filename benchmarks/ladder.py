@@ -18,6 +18,7 @@ Test scores come from the saved (float16) best checkpoint: sacreBLEU and chrF wi
 beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hypothesis (for paired bootstrap).
 
     python benchmarks/ladder.py train b --framework torch --seed 0   # resumes an interrupted run
+    python benchmarks/ladder.py snapshot b                           # test scores of the best epoch so far of a run still training
     python benchmarks/ladder.py report [--write]                     # the ladder: mean ± std, paired bootstrap
     python benchmarks/ladder.py pilot b --lr 4e-3                     # 5 epochs at another peak learning rate
 
@@ -213,18 +214,19 @@ def load_state(fw: str, model, opt, path: Path, train_ids) -> dict:
     return saved["state"]
 
 
-def evaluate(rung: str, fw: str, seed: int, state: dict) -> dict:
-    """Test scores of the saved best checkpoint; writes the results file."""
+def evaluate(rung: str, fw: str, seed: int, state: dict, finished: bool = True,
+             best_path: Path | None = None) -> dict:
+    """Test scores of the saved best checkpoint (or `best_path`); writes the results file."""
     import sacrebleu
     F = framework(fw)
     corpus, en, es, ids = data()
     cls, config = build(F, rung, en, es)
-    best_path, _, results_path = paths(rung, fw, seed)
-    model = F.load(cls, best_path)
+    _, _, results_path = paths(rung, fw, seed)
+    model = F.load(cls, best_path or paths(rung, fw, seed)[0])
     sources, refs = [s for s, _ in corpus.test], [t for _, t in corpus.test]
     out = dict(rung=rung, framework=fw, seed=seed, model=cls.__name__, config=config, recipe=RECIPE,
                what=RUNGS[rung][2], params=n_params(model, fw), best_epoch=state["best_epoch"],
-               epochs=len(state["history"]), best_val_loss=state["best_val"], train_s=state.get("best_train_s"),
+               epochs=len(state["history"]), finished=finished, best_val_loss=state["best_val"], train_s=state.get("best_train_s"),
                total_train_s=state["train_s"], history=state["history"], split_checksum=corpus.checksum,
                device="cpu (1 thread)" if fw == "tf" or not _cuda() else "cuda", decodings={})
     for name in ("greedy", f"beam k={RECIPE['beam_k']}"):
@@ -251,6 +253,47 @@ def finish(rung: str, fw: str, seed: int, state: dict) -> dict:
     if seed == 0:
         shutil.copyfile(paths(rung, fw, seed)[0], shipped(rung, fw))
     return evaluate(rung, fw, seed, state)
+
+
+def snapshot(rung: str, fw: str, seed: int) -> dict:
+    """Test scores of a run still training: its best epoch so far, marked finished: false (seed 0's is shipped).
+
+    Safe beside the training process: the best checkpoint is copied first and used only if it loads and the
+    state still names the same best epoch before and after the copy.
+    """
+    best_path, state_path, _ = paths(rung, fw, seed)
+    if not state_path.exists():
+        sys.exit(f"no run of {rung} {fw} s{seed} in {RUNS}: start it with `ladder.py train {rung} --framework {fw}`")
+    F = framework(fw)
+    cls = getattr(F, RUNGS[rung][0])
+    copy = RUNS / "snapshots" / best_path.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(10):
+        before = read_state(fw, state_path)
+        shutil.copyfile(best_path, copy)
+        after = read_state(fw, state_path)
+        try:
+            F.load(cls, copy)
+        except Exception:                                         # caught mid-write: try again
+            time.sleep(30)
+            continue
+        if before["best_epoch"] == after["best_epoch"]:
+            break
+    else:
+        sys.exit(f"could not copy a complete best checkpoint of {rung} {fw} s{seed}: try again")
+    if seed == 0:
+        shutil.copyfile(copy, shipped(rung, fw))
+    print(f"{rung} {fw} s{seed}: best epoch {after['best_epoch']} of {len(after['history'])} so far", flush=True)
+    return evaluate(rung, fw, seed, after, finished=False, best_path=copy)
+
+
+def read_state(fw: str, path: Path) -> dict:
+    """The history and best epoch kept in a run's resumable state (no model built)."""
+    if fw == "torch":
+        import torch
+        return torch.load(path, weights_only=False)["state"]
+    with open(path, "rb") as f:
+        return pickle.load(f)["state"]
 
 
 def filled_buckets(sources) -> list[tuple[int, int]]:
@@ -286,6 +329,7 @@ def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dic
         rs.sort(key=lambda r: r["seed"])
         row = dict(rung=rung, framework=fw, what=rs[0]["what"], params=rs[0]["params"], seeds=[r["seed"] for r in rs],
                    best_epochs=[r["best_epoch"] for r in rs], epochs=[r["epochs"] for r in rs],
+                   finished=all(r.get("finished", True) for r in rs),
                    train_min=_mean_std([r["train_s"] / 60 for r in rs]), device=rs[0]["device"])
         for dec in rs[0]["decodings"]:
             row[dec] = {k: _mean_std([r["decodings"][dec][k] for r in rs])
@@ -332,7 +376,7 @@ def report(write: bool) -> dict:
     print("|---|---|---:|---:|---|---:|---|---|---|---:|")
     for r in summary["rows"]:
         print(f"| {r['rung']} | {r['framework']} | {len(r['seeds'])} | {r['params']:,} | "
-              f"{', '.join(map(str, r['best_epochs']))} | {_fmt(r['train_min'], 0)} | {_fmt(r['greedy']['bleu'])} | "
+              f"{', '.join(map(str, r['best_epochs']))}{'' if r['finished'] else ' (training)'} | {_fmt(r['train_min'], 0)} | {_fmt(r['greedy']['bleu'])} | "
               f"{_fmt(r[beam]['bleu'])} | {_fmt(r[beam]['chrf'])} | {_fmt(r[beam]['repeated_4gram_rate'], 3)} |")
     print(f"\nreferences' repeated-4-gram rate: {summary['reference_repeated_4gram_rate']:.3f}")
     print("\nBLEU by English source length (greedy, seed 0; ± half the 95 % bootstrap interval):")
@@ -356,6 +400,10 @@ def main() -> None:
     t.add_argument("--framework", default="torch", choices=["torch", "tf"])
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--stop-after", type=int, help="interrupt after this many epochs in all (resume later)")
+    snap = sub.add_parser("snapshot", help="test scores of a run still training (its best epoch so far)")
+    snap.add_argument("rung", choices=sorted(RUNGS))
+    snap.add_argument("--framework", default="torch", choices=["torch", "tf"])
+    snap.add_argument("--seed", type=int, default=0)
     rep = sub.add_parser("report", help="print the ladder from benchmarks/results/ladder/")
     rep.add_argument("--write", action="store_true", help=f"also write the summary the pages read ({SUMMARY.name})")
     sub.add_parser("rungs", help="what each rung changes")
@@ -371,6 +419,8 @@ def main() -> None:
     elif args.cmd == "pilot":
         history = pilot(args.rung, args.framework, args.lr, args.epochs)
         print("validation loss per epoch:", [round(h["val_loss"], 3) for h in history])
+    elif args.cmd == "snapshot":
+        snapshot(args.rung, args.framework, args.seed)
     elif args.cmd == "report":
         report(args.write)
     else:

@@ -151,3 +151,22 @@ def test_a_pilot_runs_at_its_own_rate_in_a_scratch_folder(ladder, monkeypatch):
     assert ladder.RECIPE["peak_lr"] == 2e-3
     assert not ladder.paths("b", "torch", 1)[1].exists()                  # the real run's state is untouched
     assert (ladder.RUNS / "pilots" / "b_torch_0.003" / "state").exists()
+
+
+def test_a_snapshot_scores_the_best_epoch_so_far_and_says_it_is_unfinished(ladder, monkeypatch):
+    """Interrupted after 2 epochs: the snapshot ships and scores the best checkpoint so far, marked unfinished;
+    the report carries the mark; finishing the run later replaces the results file."""
+    monkeypatch.setattr(ladder, "shipped", lambda r, fw: ladder.RUNS / f"shipped_{r}_{fw}.npz")
+    state = ladder.train("b", "torch", seed=0, stop_after=2)
+    out = ladder.snapshot("b", "torch", 0)
+    assert out["finished"] is False and out["epochs"] == 2 and out["best_epoch"] == state["best_epoch"]
+    assert ladder.shipped("b", "torch").read_bytes() == ladder.paths("b", "torch", 0)[0].read_bytes()
+    assert ladder.report(write=False)["rows"][0]["finished"] is False
+    done = ladder.finish("b", "torch", 0, dict(ladder.train("b", "torch", seed=0, stop_after=3), finished=True))
+    assert done["finished"] is True and done["epochs"] == 3
+    assert ladder.report(write=False)["rows"][0]["finished"] is True
+
+
+def test_a_snapshot_of_a_run_that_never_started_says_how_to_start_it(ladder):
+    with pytest.raises(SystemExit, match="ladder.py train d --framework torch"):
+        ladder.snapshot("d", "torch", 0)
