@@ -317,14 +317,15 @@ def _mean_std(values) -> dict:
 
 
 def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dict:
-    """Seeds pooled per rung and framework; seed 0's bucket BLEU with bootstrap intervals (from its results file)
-    and paired bootstrap tests between adjacent rungs, both on seed 0 (the shipped checkpoints)."""
+    """Seeds pooled per rung and framework; seed 0's bucket BLEU with bootstrap intervals (from its results file),
+    its validation loss per epoch, and paired bootstrap tests between adjacent rungs on seed 0 (the shipped
+    checkpoints)."""
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
     groups: dict[tuple, list] = {}
     for r in runs:
         groups.setdefault((r["rung"], r["framework"]), []).append(r)
-    rows, buckets, paired = [], [], []
+    rows, buckets, paired, curves = [], [], [], []
     for (rung, fw), rs in sorted(groups.items()):
         rs.sort(key=lambda r: r["seed"])
         row = dict(rung=rung, framework=fw, what=rs[0]["what"], params=rs[0]["params"], seeds=[r["seed"] for r in rs],
@@ -340,6 +341,7 @@ def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dic
             continue
         buckets += [dict(rung=rung, framework=fw, decoding="greedy", **b)
                     for b in seed0["decodings"]["greedy"]["buckets"]]
+        curves.append(dict(rung=rung, framework=fw, seed=0, val_loss=[h["val_loss"] for h in seed0["history"]]))
     seed0 = {(r["rung"], r["framework"]): r for r in runs if r["seed"] == 0}
     for fw in ("torch", "tf"):
         for lower, upper in ADJACENT:
@@ -356,7 +358,7 @@ def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dic
                 bleu_signature=any_run["decodings"]["greedy"]["bleu_signature"],
                 chrf_signature=any_run["decodings"]["greedy"]["chrf_signature"],
                 reference_repeated_4gram_rate=any_run["reference_repeated_4gram_rate"],
-                rows=rows, buckets=buckets, paired=paired)
+                rows=rows, buckets=buckets, paired=paired, curves=curves)
 
 
 def _fmt(ms: dict, digits: int = 2) -> str:

@@ -136,6 +136,9 @@ def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     seed0 = [x for x in summary["buckets"] if (x["rung"], x["framework"]) == ("b", "torch")]
     assert [{k: x[k] for k in ("bucket", "n", "bleu", "ci95")} for x in seed0] == \
         runs[0]["decodings"]["greedy"]["buckets"]                         # seed 0's buckets, as evaluated
+    curves = {(c["rung"], c["framework"]): c["val_loss"] for c in summary["curves"]}
+    assert curves[("b", "torch")] == [h["val_loss"] for h in runs[0]["history"]]      # seed 0's, every epoch
+    assert set(curves) == {("b", "torch"), ("d", "torch")}
 
 
 def test_a_pilot_runs_at_its_own_rate_in_a_scratch_folder(ladder, monkeypatch):
