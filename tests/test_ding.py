@@ -1,4 +1,4 @@
-"""benchmarks/ding.py, the Ding EN->DE reader that only benchmarks/bible_stats.py uses, still gives the committed split."""
+"""benchmarks/ding.py, the Ding EN->DE reader only bible_stats.py uses, still gives the committed split."""
 import json
 from pathlib import Path
 
