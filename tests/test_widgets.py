@@ -235,3 +235,14 @@ def test_ladder_table_formats_seeds_and_marks_runs_still_training():
         ladder_table(dict(rows=[row]), columns=["BLEU"])
     with pytest.raises(ValueError, match="no rung"):
         ladder_table(dict(rows=[row]), rungs=["e"])
+
+
+def test_paired_table_keeps_the_steps_asked_for():
+    from llmbook.widgets import paired_table
+    tests = [dict(framework="torch", decoding="greedy", base="a", system="b", base_bleu=5.46, system_bleu=24.12,
+                  p_value=0.000999), dict(framework="tf", decoding="beam k=4", base="b", system="d", base_bleu=26.08,
+                                          system_bleu=24.88, p_value=0.0799)]
+    both = paired_table(dict(paired=tests))
+    assert "a → b" in both and "5.5 → 24.1" in both and "0.001" in both and "TensorFlow" in both
+    only = paired_table(dict(paired=tests), [("a", "b")])
+    assert "a → b" in only and "b → d" not in only
