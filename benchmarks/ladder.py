@@ -23,8 +23,8 @@ beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hy
     python benchmarks/ladder.py pilot b --lr 4e-3                     # 5 epochs at another peak learning rate
 
 A run keeps its resumable state (model, optimizer, RNG, history) and its best checkpoint in benchmarks/runs/
-(not committed); when seed 0 has finished, its best checkpoint is copied to
-llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it).
+(not committed); when seed 0 has finished, or `snapshot` scores a run still training, its best checkpoint is
+copied to llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it; their tables mark a snapshot).
 Results: benchmarks/results/ladder/{rung}_{framework}_s{seed}.json.
 """
 from __future__ import annotations
@@ -309,6 +309,7 @@ def _cuda() -> bool:
 
 ADJACENT = (("a", "b"), ("b", "c"), ("b", "c2"), ("b", "d"), ("b", "e"))   # (lower rung, the rung built on it)
 SUMMARY = CKPT / "ladder.json"        # shipped with the package: what the pages print beside their own runs
+QUALITY = ROOT / "benchmarks" / "results" / "ladder.json"          # the same rows for appendix/quality_table.md
 
 
 def _mean_std(values) -> dict:
@@ -361,6 +362,20 @@ def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dic
                 rows=rows, buckets=buckets, paired=paired, curves=curves)
 
 
+def quality_rows(summary: dict) -> dict:
+    """The summary's rows in the shape of benchmarks/quality_table.py: one row per rung, framework and decoding."""
+    rows = []
+    for r in summary["rows"]:
+        for dec in ("greedy", f"beam k={RECIPE['beam_k']}"):
+            seeds = len(r["seeds"])
+            rows.append(dict(model=f"rung {r['rung']}: {r['what']}" + ("" if r["finished"] else " (still training)"),
+                             framework=r["framework"], decoding=dec, params=r["params"],
+                             metric="test BLEU" + (f" (mean of {seeds} seeds)" if seeds > 1 else ""),
+                             value=r[dec]["bleu"]["mean"], train_s=60 * r["train_min"]["mean"],
+                             signature=summary["bleu_signature"]))
+    return dict(dataset="Bible verses, English to Spanish (held-out chapters)", rows=rows)
+
+
 def _fmt(ms: dict, digits: int = 2) -> str:
     return f"{ms['mean']:.{digits}f}" + (f" ± {ms['std']:.{digits}f}" if ms["std"] is not None else "")
 
@@ -390,7 +405,8 @@ def report(write: bool) -> dict:
               f"{p['system_bleu']:5.2f}  p = {p['p_value']:.4f}")
     if write:
         SUMMARY.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-        print(f"\nwrote {SUMMARY}")
+        QUALITY.write_text(json.dumps(quality_rows(summary), indent=1) + "\n", encoding="utf-8")
+        print(f"\nwrote {SUMMARY} and {QUALITY}")
     return summary
 
 
@@ -407,7 +423,8 @@ def main() -> None:
     snap.add_argument("--framework", default="torch", choices=["torch", "tf"])
     snap.add_argument("--seed", type=int, default=0)
     rep = sub.add_parser("report", help="print the ladder from benchmarks/results/ladder/")
-    rep.add_argument("--write", action="store_true", help=f"also write the summary the pages read ({SUMMARY.name})")
+    rep.add_argument("--write", action="store_true",
+                     help=f"also write the summary the pages read ({SUMMARY.name}) and its quality-table rows")
     sub.add_parser("rungs", help="what each rung changes")
     pil = sub.add_parser("pilot", help="a short run at another peak learning rate (results/ladder_pilots.json)")
     pil.add_argument("rung", choices=sorted(RUNGS))

@@ -13,6 +13,8 @@ import torch
 from llmbook.data.bible import en_es
 from llmbook.data.pairs import ParallelSplits
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,6 +38,8 @@ def ladder(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(module, "SUMMARY", tmp_path / "ladder.json")
+    monkeypatch.setattr(module, "QUALITY", tmp_path / "quality" / "ladder.json")
+    (tmp_path / "quality").mkdir()
     monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2,
                                                 peak_lr=2e-3))
     monkeypatch.setattr(module, "RUNGS", {
@@ -136,6 +140,11 @@ def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     seed0 = [x for x in summary["buckets"] if (x["rung"], x["framework"]) == ("b", "torch")]
     assert [{k: x[k] for k in ("bucket", "n", "bleu", "ci95")} for x in seed0] == \
         runs[0]["decodings"]["greedy"]["buckets"]                         # seed 0's buckets, as evaluated
+    quality = load_script("benchmarks/quality_table.py").quality_rows(ladder.QUALITY.parent)["ladder.json"]
+    assert len(quality) == 2 * 2                                 # rungs b and d, greedy and beam
+    assert quality[0]["value"] == b["greedy"]["bleu"]["mean"] and quality[0]["metric"] == "test BLEU (mean of 2 seeds)"
+    assert quality[0]["framework"] == "PyTorch" and quality[0]["model"].endswith(", greedy")
+    assert quality[0]["signature"].startswith("nrefs:1") and quality[0]["params"] == b["params"]
     curves = {(c["rung"], c["framework"]): c["val_loss"] for c in summary["curves"]}
     assert curves[("b", "torch")] == [h["val_loss"] for h in runs[0]["history"]]      # seed 0's, every epoch
     assert set(curves) == {("b", "torch"), ("d", "torch")}
