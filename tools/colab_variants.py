@@ -73,7 +73,6 @@ PARITY = "parity"   # the tag of cells that need both frameworks: shown in the b
 # llmbook.parity (the fix: split it, or tag it `pytorch` and `tensorflow`, which leaves it out of both
 # single-framework notebooks).
 MIXED_PAGES: dict[str, str] = {
-    "chapters/04_seq2seq/01_encoder_decoder.md": "shared cell 3 imports torch; parity cell 10 imports both",
     "chapters/04_seq2seq/02_translation.md": "shared cell 3 imports torch; parity cell 24 imports both",
     "chapters/04_seq2seq/03_beam_search.md": "shared cell 3 imports torch; parity cell 8 imports both",
     "chapters/05_attention/01_attention_mechanism.md":
