@@ -76,8 +76,6 @@ MIXED_PAGES: dict[str, str] = {
     "chapters/04_seq2seq/02_translation.md": "shared cell 3 imports torch; parity cell 24 imports both",
     "chapters/04_seq2seq/03_beam_search.md": "shared cell 3 imports torch; parity cell 8 imports both",
     "chapters/05_attention/03_attention_translation.md": "shared cell 3 imports torch",
-    "chapters/06_transformer/02_transformer.md":
-        "shared cell 3 imports torch; parity cell 12 imports both; shared cell 17 imports llmbook.torch.train",
     "chapters/06_transformer/03_translation.md":
         "shared cell 3 imports torch; pytorch cell 9 imports llmbook.tf.checkpoint and llmbook.tf.transformer",
 }
