@@ -287,6 +287,7 @@ LADDER_COLUMNS = {
     "BLEU beam 4": lambda r: _mean_sd(r["beam k=4"]["bleu"]),
     "chrF beam 4": lambda r: _mean_sd(r["beam k=4"]["chrf"]),
     "train min": lambda r: f"{r['train_min']['mean']:.0f}",
+    "repeated 4-grams": lambda r: f"{100 * r['greedy']['repeated_4gram_rate']['mean']:.1f} %",
 }
 
 

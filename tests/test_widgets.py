@@ -224,11 +224,11 @@ def test_ladder_table_formats_seeds_and_marks_runs_still_training():
     from llmbook.widgets import ladder_table
     ms = lambda m, s=None: dict(mean=m, std=s, n=1 if s is None else 3)     # noqa: E731
     row = dict(rung="b", framework="torch", what="attention", params=1234720, seeds=[0, 1, 2], best_epochs=[62, 60, 58],
-               finished=False, greedy=dict(bleu=ms(24.12, 0.31)), train_min=ms(291.4))
+               finished=False, greedy=dict(bleu=ms(24.12, 0.31), repeated_4gram_rate=ms(0.0123)), train_min=ms(291.4))
     row["beam k=4"] = dict(bleu=ms(26.08), chrf=ms(48.66))
     done = dict(row, rung="a", what="fixed", finished=True, seeds=[0], best_epochs=[40])
     out = ladder_table(dict(rows=[done, row]), rungs="b", caption="ladder")
-    assert "24.1 ± 0.3" in out and "26.1<" in out and "1,234,720" in out and "PyTorch" in out
+    assert "24.1 ± 0.3" in out and "26.1<" in out and "1,234,720" in out and "PyTorch" in out and "1.2 %" in out
     assert "62, 60, 58 *" in out and "still training" in out and ">a<" not in out
     assert "still training" not in ladder_table(dict(rows=[done, row]), rungs=["a"])
     with pytest.raises(ValueError, match="unknown ladder columns"):
