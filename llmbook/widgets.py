@@ -263,12 +263,17 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence], caption: str = "
     return f"<table style='border-collapse:collapse'>{cap}<tr>{head}</tr>{body}</table>"
 
 
-def show_source(obj):
-    """The source code of a function or class, syntax-highlighted (IPython's Code display)."""
+def show_source(*objs):
+    """The source code of one or more functions, classes or methods, syntax-highlighted (IPython's Code
+    display): one output for the cell, each listing dedented (a method starts at `def`), one after another.
+    `show_source(MultiHeadAttention.split, MultiHeadAttention.forward)` shows the two methods."""
     import inspect
+    import textwrap
 
     from IPython.display import Code
-    return Code(inspect.getsource(obj), language="python")
+    if not objs:
+        raise ValueError("show_source needs at least one function, class or method")
+    return Code("\n".join(textwrap.dedent(inspect.getsource(o)) for o in objs), language="python")
 
 
 def _mean_sd(d: dict) -> str:

@@ -19,7 +19,7 @@ IGNORE = "# NBVAL_IGNORE_OUTPUT"
 IGNORE_TAG = "nbval-ignore-output"      # nbval's cell tag; the cell's metadata "nbval-reason" says why
 WIDTH = 80                              # what the book's text column shows without scrolling
 
-# READABILITY_EXEMPT (tests/conftest.py): pages of chapters 4-6 exempt for now from the readability rules.
+# READABILITY_EXEMPT (tests/conftest.py): pages exempt for now from the readability rules (none at present).
 READABLE = [md for md in SOURCES if not md.relative_to(ROOT).as_posix().startswith(READABILITY_EXEMPT)]
 # Outputs the book renders from a richer representation than text/plain (tables, figures, widgets,
 # highlighted code): their text/plain fallback is never shown, so its width does not matter.

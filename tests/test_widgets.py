@@ -246,3 +246,21 @@ def test_paired_table_keeps_the_steps_asked_for():
     assert "a → b" in both and "5.5 → 24.1" in both and "0.001" in both and "TensorFlow" in both
     only = paired_table(dict(paired=tests), [("a", "b")])
     assert "a → b" in only and "b → d" not in only
+
+
+class _Listed:
+    def first(self):
+        return 1
+
+    def second(self):
+        return 2
+
+
+def test_show_source_lists_each_object_dedented():
+    from llmbook.widgets import show_source
+    both = show_source(_Listed.first, _Listed.second).data
+    assert both.startswith("def first(self):") and "\ndef second(self):" in both
+    assert both.index("def first") < both.index("def second") and "    return 2" in both
+    assert show_source(show_source).data.startswith("def show_source(*objs):")
+    with pytest.raises(ValueError, match="at least one"):
+        show_source()
