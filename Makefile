@@ -9,7 +9,8 @@
 #                 (colab/pytorch/, colab/tensorflow/: tools/colab_variants.py; no outputs, no kernel)
 # make exercises  regenerate exercises/, solutions/ and hidden tests from the solved masters
 # make grade SUBMISSIONS=dir HIDDEN=dir SECRET=text [SET=ch01]  batch-grade notebooks (sandboxed) into scores.csv
-# make benchmarks print execution times and quality tables
+# make benchmarks print execution times and quality tables (not bible_stats.py: it needs Debian dict-de-en,
+#                 installed by hand; benchmarks/README.md)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
@@ -74,7 +75,6 @@ benchmarks: $(STAMP)
 	$(PY) benchmarks/ch5_quality.py --skip-train
 	$(PY) benchmarks/ch6_quality.py --skip-train
 	$(PY) benchmarks/attention_cost.py
-	$(PY) benchmarks/bible_stats.py
 	$(PY) benchmarks/quality_table.py
 
 clean:

@@ -3,7 +3,7 @@
 Times one forward pass of the from-scratch `scaled_dot_product_attention` (llmbook.{torch,tf}.transformer)
 for self-attention over n positions (batch 1, h heads of d_k each) and records the bytes of the (h, n, n)
 weight tensor it returns, then fits the exponent of time ~ n^p for n >= 512. Each time is the fastest of 7
-runs, to see through other jobs' load. Writes results/attention_cost.json, which the chapter-6 page plots.
+runs, to see through other jobs' load. Writes llmbook/checkpoints/attention_cost.json (shipped with the package), which the chapter-6 page plots.
 
     python benchmarks/attention_cost.py            # ~1 min on 2 CPU cores
 """
@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "attention_cost.json"
+RESULTS = Path(__file__).resolve().parents[1] / "llmbook" / "checkpoints" / "attention_cost.json"   # shipped
 LENGTHS = (32, 64, 128, 256, 512, 1024, 2048)
 HEADS, D_K, REPEATS = 4, 32, 7
 

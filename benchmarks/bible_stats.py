@@ -6,26 +6,30 @@ fixed split) prints and writes results/bible_stats.json:
   - words per side (whitespace-separated): mean, median, max;
   - the share of word types that occur once in the whole corpus (lower-cased words, `word_tokens`);
   - the share of held-out (validation + test) word tokens never seen in the training split;
-  - SentencePiece pieces per word on held-out text, for the corpus's shipped tokenisers
-    (enes_spm.npz, ende_spm.npz: both trained on their training split only).
+  - SentencePiece pieces per word on held-out text, for the corpus's tokenisers (llmbook/checkpoints/enes_spm.npz,
+    benchmarks/data/ende_spm.npz: both trained on their training split only).
+Ding is read by benchmarks/ding.py, from the Debian package dict-de-en, which `make setup` does not install (no
+other part of the course uses it): `sudo apt-get install dict-de-en` first.
 
-    python benchmarks/bible_stats.py      # ~15 s on 2 CPU cores (needs Debian dict-de-en for Ding)
+    python benchmarks/bible_stats.py      # ~15 s on 2 CPU cores
 """
 from __future__ import annotations
 
 import json
 import statistics
+import sys
 from collections import Counter
 from pathlib import Path
 
 import llmbook
-from llmbook.data import en_de, en_es
+from ding import SPM_FILE, en_de
+from llmbook.data import en_es
 from llmbook.data.seq2seq import load_tokenizers
 from llmbook.data.vocab import word_tokens
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bible_stats.json"
-CORPORA = {"EN->ES Bible": (en_es, "enes_spm.npz", ("en", "es")),
-           "EN->DE Ding": (en_de, "ende_spm.npz", ("en", "de"))}
+CORPORA = {"EN->ES Bible": (en_es, llmbook.checkpoint_path("enes_spm.npz"), ("en", "es")),
+           "EN->DE Ding": (en_de, SPM_FILE, ("en", "de"))}
 
 
 def words(text: str) -> list[str]:
@@ -48,9 +52,10 @@ def side_stats(train: list[str], held_out: list[str], tokenizer) -> dict:
                 vocab_size=len(tokenizer))
 
 
-def corpus_stats(load, spm_file: str, langs: tuple[str, str]) -> dict:
+def corpus_stats(load, spm_file: Path, langs: tuple[str, str]) -> dict:
+    """Pairs per split, split checksum and both sides' statistics of one corpus."""
     data = load()
-    toks = load_tokenizers(llmbook.checkpoint_path(spm_file))
+    toks = load_tokenizers(spm_file)
     held_out = data.validation + data.test
     row = dict(pairs={s: len(getattr(data, s)) for s in ("train", "validation", "test")}, checksum=data.checksum)
     for i, lang in enumerate(langs):
@@ -59,7 +64,10 @@ def corpus_stats(load, spm_file: str, langs: tuple[str, str]) -> dict:
 
 
 def main() -> None:
-    results = {name: corpus_stats(*spec) for name, spec in CORPORA.items()}
+    try:
+        results = {name: corpus_stats(*spec) for name, spec in CORPORA.items()}
+    except FileNotFoundError as e:            # above all: dict-de-en not installed (benchmarks/ding.py says how)
+        sys.exit(f"bible_stats.py: {e}")
     print(f"{'corpus':13} {'side':4} {'pairs tr/va/te':>18} {'words mean/med/max':>19} {'once':>6} "
           f"{'unseen':>7} {'pieces/w':>8}")
     for name, row in results.items():

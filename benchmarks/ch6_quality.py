@@ -1,20 +1,18 @@
-"""Chapter 6 quality table: the Transformer encoder–decoder on dates -> ISO and EN -> DE, both frameworks.
+"""Chapter 6 quality table: the Transformer encoder–decoder on dates -> ISO, both frameworks.
 
-Trains the checkpoints that the chapter-6 notebooks load (llmbook/checkpoints/transformer_{dates,ende}_{torch,tf}.npz;
-EN->DE reuses chapter 4's SentencePiece tokenisers and splits), then prints one table beside chapters 4
-(and 5, when benchmarks/results/ch5_quality.json exists):
+Trains the checkpoints that the chapter-6 notebooks load (llmbook/checkpoints/transformer_dates_{torch,tf}.npz),
+then prints one table beside chapters 4 (and 5, when benchmarks/results/ch5_quality.json exists):
   - dates: exact match on the test split (greedy and beam k=4);
-  - EN->DE: sacreBLEU corpus BLEU on the test split for greedy decoding and beam k in {1, 2, 4, 8};
   - parameters, training and decoding times on this CPU.
 Recipe: pre-norm Transformer, Adam with linear warm-up + inverse-square-root decay, label smoothing 0.1,
-the best epoch kept (validation exact match for dates, validation loss for EN->DE), each training run
-stopped after its wall-clock budget. `--skip-train` only evaluates the committed checkpoints.
-The committed checkpoints came from one process per framework and task, run in parallel:
+the best epoch kept (validation exact match), each training run stopped after its wall-clock budget.
+`--skip-train` only evaluates the committed checkpoints. The translation models of chapters 4-6 (EN->ES Bible
+verses) are trained and measured by benchmarks/ladder.py. The committed checkpoints came from one process per
+framework, run in parallel:
 
-    python benchmarks/ch6_quality.py --frameworks torch --tasks dates   # (and tf; and --tasks ende for both)
-    python benchmarks/ch6_quality.py                                   # or everything in one process
-    python benchmarks/ch6_quality.py --frameworks tf --tasks ende      # retrain one part (other rows are kept)
-    python benchmarks/ch6_quality.py --skip-train                      # evaluate the committed checkpoints (~5 min)
+    python benchmarks/ch6_quality.py --frameworks torch     # (and tf; other rows are kept)
+    python benchmarks/ch6_quality.py                        # or both in one process
+    python benchmarks/ch6_quality.py --skip-train           # evaluate the committed checkpoints (~1 min)
 """
 from __future__ import annotations
 
@@ -30,10 +28,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")   # steady torch timings on a shar
 import numpy as np  # noqa: E402
 
 import llmbook  # noqa: E402
-from llmbook.data import dates, en_de  # noqa: E402
-from llmbook.data.seq2seq import (PAD_ID, CharTokenizer, Seq2SeqBatches,  # noqa: E402
-                                  encode_pairs, load_tokenizers)
-from llmbook.metrics import corpus_bleu, exact_match  # noqa: E402
+from llmbook.data import dates  # noqa: E402
+from llmbook.data.seq2seq import PAD_ID, CharTokenizer, Seq2SeqBatches, encode_pairs  # noqa: E402
+from llmbook.metrics import exact_match  # noqa: E402
 from seq2seq_common import decode_all, framework, n_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,14 +42,7 @@ DATES_MODEL = dict(d_model=64, num_heads=4, num_encoder_layers=2, num_decoder_la
                    max_len=64)
 DATES_TRAIN = dict(batch_size=64, peak_lr=2e-3, warmup=300, label_smoothing=0.1, epochs=20, budget_min=25, seed=0,
                    max_len=12)
-ENDE_MODEL = dict(d_model=96, num_heads=4, num_encoder_layers=3, num_decoder_layers=2, d_ff=256, dropout=0.2,
-                  max_len=128)
-ENDE_TRAIN = dict(batch_size=128, peak_lr=1.5e-3, warmup=400, label_smoothing=0.1, epochs=60, budget_min=50, seed=0,
-                  max_len=50)
 ALPHA = 0.6                                     # length normalisation of beam search, as in chapter 4
-BEAMS = (1, 2, 4, 8)
-
-
 
 
 def optimizer(fw: str, model):
@@ -62,10 +52,6 @@ def optimizer(fw: str, model):
         return torch.optim.Adam(model.parameters(), lr=0.0, betas=(0.9, 0.98), eps=1e-9)
     import keras
     return keras.optimizers.Adam(learning_rate=0.0, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
-
-
-
-
 
 
 def train_facts_path(task: str, fw: str) -> Path:
@@ -142,38 +128,6 @@ def dates_rows(fw: str, do_train: bool) -> list[dict]:
     return rows
 
 
-def ende_rows(fw: str, do_train: bool) -> list[dict]:
-    F = framework(fw)
-    Transformer, evaluate, greedy, beam, load = F.Transformer, F.evaluate, F.greedy, F.beam, F.load
-    data = en_de()
-    toks = load_tokenizers(llmbook.checkpoint_path("ende_spm.npz"))
-    en, de = toks["en"], toks["de"]
-    xs, ys = encode_pairs(data.train, en, de)
-    vx, vy = encode_pairs(data.validation, en, de)
-    tx, _ = encode_pairs(data.test, en, de)
-    config = dict(src_vocab_size=len(en), tgt_vocab_size=len(de), pad_id=PAD_ID, **ENDE_MODEL)
-    path = CKPT / f"transformer_ende_{fw}.npz"
-    if do_train:
-        train(fw, "ende", config, ENDE_TRAIN, xs, ys, vx, vy, path)
-    model = load(Transformer, path)
-    val_loss = evaluate(model, Seq2SeqBatches(vx, vy, 256, shuffle=False), ignore_index=PAD_ID)
-    refs, f = [t for _, t in data.test], facts("ende", fw)
-    rows, outputs = [], {}
-    settings = [("greedy", greedy, {})] + [(f"beam k={k}", beam, dict(k=k, alpha=ALPHA)) for k in BEAMS]
-    for name, decode, kw in settings:
-        out, dec_s = decode_all(decode, model, tx, max_len=ENDE_TRAIN["max_len"], **kw)
-        hyps = [de.decode(o) for o in out]
-        bleu = corpus_bleu(hyps, refs)
-        outputs[name] = hyps[:5]
-        rows.append(dict(task="EN -> DE", model="Transformer", framework=fw, decoding=name, metric="BLEU",
-                         value=bleu.score, signature=bleu.signature, params=n_params(model, fw),
-                         train_s=f.get("train_s"), best_epoch=f.get("best_epoch"), decode_s=dec_s, val_loss=val_loss))
-    print(f"  EN-DE {fw} first test translations:", flush=True)
-    for (src, ref), g, b in zip(data.test[:3], outputs["greedy"], outputs["beam k=4"]):
-        print(f"    {src} | ref: {ref} | greedy: {g} | beam 4: {b}", flush=True)
-    return rows
-
-
 def other_chapters() -> list[dict]:
     """Rows of chapters 4 and 5 from their result files (those present)."""
     rows = []
@@ -194,41 +148,32 @@ def print_table(rows: list[dict]) -> None:
         t = "" if r.get("train_s") is None else f"{r['train_s']:.0f}"
         print(f"| {r['task']} | {r['model']} | {r['framework']} | {r['decoding']} | {r['metric']} | {r['value']:.2f} | "
               f"{r['params']:,} | {t} | {r['decode_s']:.1f} |")
-    sig = next((r["signature"] for r in rows if "signature" in r), None)
-    if sig:
-        print(f"\nsacreBLEU signature: {sig}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoints only")
     parser.add_argument("--frameworks", nargs="+", default=["torch", "tf"], choices=["torch", "tf"])
-    parser.add_argument("--tasks", nargs="+", default=["dates", "ende"], choices=["dates", "ende"])
     parser.add_argument("--no-write", action="store_true", help="do not update results/ch6_quality.json")
     parser.add_argument("--budget-min", type=float, default=None,
                         help="wall-clock training budget per checkpoint in minutes (default: the recipe's)")
     args = parser.parse_args()
-    if args.budget_min is not None:          # only for the tasks trained now
-        for task, recipe in (("dates", DATES_TRAIN), ("ende", ENDE_TRAIN)):
-            if task in args.tasks:
-                recipe["budget_min"] = args.budget_min
+    if args.budget_min is not None:
+        DATES_TRAIN["budget_min"] = args.budget_min
     do_train = not args.skip_train
     rows = []
     for fw in args.frameworks:
-        if "dates" in args.tasks:
-            rows += dates_rows(fw, do_train)
-        if "ende" in args.tasks:
-            rows += ende_rows(fw, do_train)
+        rows += dates_rows(fw, do_train)
     out = RESULTS / "ch6_quality.json"
-    if not args.no_write:                  # keep the rows of tasks and frameworks not rerun now
+    if not args.no_write:                  # keep the rows of frameworks not rerun now
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(Path(tempfile.gettempdir()) / "llmbook_ch6_quality.lock", "w") as lock:   # parallel runs
             fcntl.flock(lock, fcntl.LOCK_EX)
             old = json.loads(out.read_text()) if out.exists() else {}
             redone = {(r["task"], r["framework"]) for r in rows}
             rows = [r for r in old.get("rows", []) if (r["task"], r["framework"]) not in redone] + rows
-            out.write_text(json.dumps(dict(dates_model=DATES_MODEL, dates_train=DATES_TRAIN, ende_model=ENDE_MODEL,
-                                           ende_train=ENDE_TRAIN, alpha=ALPHA, rows=rows), indent=1) + "\n")
+            out.write_text(json.dumps(dict(dates_model=DATES_MODEL, dates_train=DATES_TRAIN, alpha=ALPHA, rows=rows),
+                                      indent=1) + "\n")
         print(f"\nwritten {out.relative_to(ROOT)}")
     print_table(other_chapters() + rows)
 

@@ -263,6 +263,67 @@ def table_html(header: Sequence[str], rows: Sequence[Sequence], caption: str = "
     return f"<table style='border-collapse:collapse'>{cap}<tr>{head}</tr>{body}</table>"
 
 
+def show_source(*objs):
+    """The source code of one or more functions, classes or methods, syntax-highlighted (IPython's Code
+    display): one output for the cell, each listing dedented (a method starts at `def`), one after another.
+    `show_source(MultiHeadAttention.split, MultiHeadAttention.forward)` shows the two methods."""
+    import inspect
+    import textwrap
+
+    from IPython.display import Code
+    if not objs:
+        raise ValueError("show_source needs at least one function, class or method")
+    return Code("\n".join(textwrap.dedent(inspect.getsource(o)) for o in objs), language="python")
+
+
+def _mean_sd(d: dict) -> str:
+    """mean ± standard deviation over seeds, one decimal (the mean alone for one seed)."""
+    return f"{d['mean']:.1f}" + (f" ± {d['std']:.1f}" if d["std"] is not None else "")
+
+
+LADDER_COLUMNS = {
+    "rung": lambda r: r["rung"],
+    "framework": lambda r: {"torch": "PyTorch", "tf": "TensorFlow"}.get(r["framework"], r["framework"]),
+    "model": lambda r: r["what"],
+    "parameters": lambda r: f"{r['params']:,}",
+    "seeds": lambda r: len(r["seeds"]),
+    "best epoch": lambda r: ", ".join(map(str, r["best_epochs"])) + ("" if r.get("finished", True) else " *"),
+    "BLEU greedy": lambda r: _mean_sd(r["greedy"]["bleu"]),
+    "BLEU beam 4": lambda r: _mean_sd(r["beam k=4"]["bleu"]),
+    "chrF beam 4": lambda r: _mean_sd(r["beam k=4"]["chrf"]),
+    "train min": lambda r: f"{r['train_min']['mean']:.0f}",
+    "repeated 4-grams": lambda r: f"{100 * r['greedy']['repeated_4gram_rate']['mean']:.1f} %",
+}
+
+
+def ladder_table(summary: dict, rungs: Sequence[str] | None = None, columns: Sequence[str] = tuple(LADDER_COLUMNS),
+                 caption: str = "") -> str:
+    """The rows of benchmarks/ladder.py's summary for `rungs` (all by default) as an HTML table.
+
+    Scores are mean ± standard deviation over seeds; a best epoch marked * belongs to a run still training.
+    """
+    unknown = [c for c in columns if c not in LADDER_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown ladder columns {unknown}; choose from {list(LADDER_COLUMNS)}")
+    rows = [r for r in summary["rows"] if rungs is None or r["rung"] in rungs]
+    if not rows:
+        raise ValueError(f"no rung {list(rungs)} in the summary; it has {sorted({r['rung'] for r in summary['rows']})}")
+    if not all(r.get("finished", True) for r in rows) and "best epoch" in columns:
+        caption += " (* still training: the best epoch so far)"
+    return table_html(list(columns), [[LADDER_COLUMNS[c](r) for c in columns] for r in rows], caption=caption.strip())
+
+
+def paired_table(summary: dict, steps: Sequence[tuple[str, str]] | None = None, caption: str = "") -> str:
+    """benchmarks/ladder.py's paired bootstrap tests between rungs (seed 0) as an HTML table.
+
+    `steps` keeps only these (lower rung, higher rung) pairs, e.g. [("a", "b")]; all by default.
+    """
+    rows = [[LADDER_COLUMNS["framework"](t), t["decoding"], f"{t['base']} → {t['system']}",
+             f"{t['base_bleu']:.1f} → {t['system_bleu']:.1f}", f"{t['p_value']:.3f}"]
+            for t in summary["paired"] if steps is None or (t["base"], t["system"]) in steps]
+    return table_html(["framework", "decoding", "step", "BLEU", "p"], rows, caption=caption)
+
+
 ATTENTION_KINDS = {"encoder self-attention": "encoder", "decoder self-attention": "decoder",
                    "cross-attention": "cross"}
 

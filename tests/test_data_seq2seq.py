@@ -1,45 +1,11 @@
-"""Sequence-to-sequence corpora (dates -> ISO, EN -> DE) and padded teacher-forcing batches."""
+"""The dates -> ISO corpus and padded teacher-forcing batches (the EN -> ES corpus: tests/test_data_bible.py)."""
 import datetime as dt
 
 import numpy as np
 import pytest
 
-from llmbook.data import dates, en_de, load_en_de_pairs, pad_sequences, split_pairs, teacher_forcing
+from llmbook.data import dates, pad_sequences, teacher_forcing
 from llmbook.data.dates import format_human
-
-
-@pytest.fixture(scope="module")
-def ende():
-    return en_de()
-
-
-def test_en_de_split_sizes_and_checksum_are_fixed(ende):
-    assert (len(ende.train), len(ende.validation), len(ende.test)) == (12455, 1003, 1002)
-    # the split of dict-de-en 1.9-6 with seed 0; a change here changes every BLEU score in the book
-    assert ende.checksum == "a3b8d8b2a209230d"
-    assert ende.test[0] == ("A Historiography of the Roman Emperors.", "Die Geschichte der römischen Kaiser.")
-
-
-def test_en_de_no_source_sentence_in_two_splits(ende):
-    train, val, test = ({en for en, _ in s} for s in (ende.train, ende.validation, ende.test))
-    assert not train & val and not train & test and not val & test
-    assert len(train | val | test) == 1000 + 1000 + len(train)
-
-
-def test_en_de_pairs_are_clean_sentences(ende):
-    for en, de in ende.train[:2000]:
-        assert en[0].isupper() and en[-1] in ".?!" and de[-1] in ".?!"
-        assert not any(ch in en + de for ch in "[]{}…;")
-
-
-def test_en_de_missing_package_says_how_to_install(tmp_path):
-    with pytest.raises(FileNotFoundError, match="apt-get install dict-de-en"):
-        load_en_de_pairs(tmp_path)
-
-
-def test_split_pairs_rejects_impossible_sizes():
-    with pytest.raises(ValueError, match="held-out"):
-        split_pairs([("A b.", "C d."), ("E f.", "G h.")], n_validation=1, n_test=1)
 
 
 def test_dates_are_seeded_disjoint_and_correct():

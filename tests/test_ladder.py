@@ -182,3 +182,32 @@ def test_a_snapshot_scores_the_best_epoch_so_far_and_says_it_is_unfinished(ladde
 def test_a_snapshot_of_a_run_that_never_started_says_how_to_start_it(ladder):
     with pytest.raises(SystemExit, match="ladder.py train d --framework torch"):
         ladder.snapshot("d", "torch", 0)
+
+
+@pytest.mark.parametrize("rung, name", [("a", "attention.Seq2SeqAttention"), ("b", "attention.Seq2SeqAttention"),
+                                        ("d", "transformer.Transformer")])
+def test_a_shipped_tensorflow_rung_without_its_own_run_is_the_pytorch_checkpoint_converted(rung, name, tmp_path):
+    """Until the summary has a TensorFlow row for a rung, ladder_{rung}_tf.npz holds ladder_{rung}_torch.npz's
+    values (tools/convert_checkpoint.py; the pages say so) and computes its logits."""
+    import llmbook
+    from llmbook.tf.checkpoint import load_checkpoint as tf_load
+    from llmbook.torch.checkpoint import load_checkpoint as torch_load
+    if any(r["rung"] == rung and r["framework"] == "tf" for r in llmbook.shipped_results("ladder")["rows"]):
+        pytest.skip(f"rung {rung} has its own TensorFlow run")
+    tool = load_script("tools/convert_checkpoint.py")
+    shipped = llmbook.checkpoint_path(f"ladder_{rung}_tf.npz")
+    fresh = tool.convert(name, llmbook.checkpoint_path(f"ladder_{rung}_torch.npz"), tmp_path / "tf.npz")
+    with np.load(shipped) as a, np.load(fresh) as b:          # keys "003:layer/...": the layer counter varies
+        assert len(a.files) == len(b.files) and str(a["__config__"]) == str(b["__config__"])
+        for k, j in zip(sorted(a.files), sorted(b.files)):
+            assert k.split(":")[0] == j.split(":")[0] and np.array_equal(a[k], b[j]), \
+                f"{k} differs: re-run tools/convert_checkpoint.py {name} on the shipped PyTorch checkpoint"
+    torch_cls, tf_cls = tool.twins(name)
+    pt = torch_load(torch_cls, llmbook.checkpoint_path(f"ladder_{rung}_torch.npz"), device="cpu").eval()
+    rng = np.random.default_rng(0)
+    src, tgt = rng.integers(4, 4000, (2, 17)), rng.integers(4, 4000, (2, 9))        # (B, S), (B, T)
+    with torch.no_grad():
+        want = pt(torch.as_tensor(src), torch.as_tensor(tgt)).numpy()              # (B, T, V)
+    got = tf_load(tf_cls, shipped)(src, tgt).numpy()                               # (B, T, V)
+    # as for the GPT (tests/test_gpt.py): float32 rounding grows with the trained logits' scale
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()

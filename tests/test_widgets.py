@@ -218,3 +218,49 @@ def test_gate_text_html_shades_every_character_by_each_gate():
     assert html.count(">forget</span>") == 2                              # two lines of text
     with pytest.raises(ValueError, match="one row per character"):
         lw.gate_text_html("abc", gates, unit=0)
+
+
+def test_ladder_table_formats_seeds_and_marks_runs_still_training():
+    from llmbook.widgets import ladder_table
+    ms = lambda m, s=None: dict(mean=m, std=s, n=1 if s is None else 3)     # noqa: E731
+    row = dict(rung="b", framework="torch", what="attention", params=1234720, seeds=[0, 1, 2], best_epochs=[62, 60, 58],
+               finished=False, greedy=dict(bleu=ms(24.12, 0.31), repeated_4gram_rate=ms(0.0123)), train_min=ms(291.4))
+    row["beam k=4"] = dict(bleu=ms(26.08), chrf=ms(48.66))
+    done = dict(row, rung="a", what="fixed", finished=True, seeds=[0], best_epochs=[40])
+    out = ladder_table(dict(rows=[done, row]), rungs="b", caption="ladder")
+    assert "24.1 ± 0.3" in out and "26.1<" in out and "1,234,720" in out and "PyTorch" in out and "1.2 %" in out
+    assert "62, 60, 58 *" in out and "still training" in out and ">a<" not in out
+    assert "still training" not in ladder_table(dict(rows=[done, row]), rungs=["a"])
+    with pytest.raises(ValueError, match="unknown ladder columns"):
+        ladder_table(dict(rows=[row]), columns=["BLEU"])
+    with pytest.raises(ValueError, match="no rung"):
+        ladder_table(dict(rows=[row]), rungs=["e"])
+
+
+def test_paired_table_keeps_the_steps_asked_for():
+    from llmbook.widgets import paired_table
+    tests = [dict(framework="torch", decoding="greedy", base="a", system="b", base_bleu=5.46, system_bleu=24.12,
+                  p_value=0.000999), dict(framework="tf", decoding="beam k=4", base="b", system="d", base_bleu=26.08,
+                                          system_bleu=24.88, p_value=0.0799)]
+    both = paired_table(dict(paired=tests))
+    assert "a → b" in both and "5.5 → 24.1" in both and "0.001" in both and "TensorFlow" in both
+    only = paired_table(dict(paired=tests), [("a", "b")])
+    assert "a → b" in only and "b → d" not in only
+
+
+class _Listed:
+    def first(self):
+        return 1
+
+    def second(self):
+        return 2
+
+
+def test_show_source_lists_each_object_dedented():
+    from llmbook.widgets import show_source
+    both = show_source(_Listed.first, _Listed.second).data
+    assert both.startswith("def first(self):") and "\ndef second(self):" in both
+    assert both.index("def first") < both.index("def second") and "    return 2" in both
+    assert show_source(show_source).data.startswith("def show_source(*objs):")
+    with pytest.raises(ValueError, match="at least one"):
+        show_source()

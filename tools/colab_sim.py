@@ -40,42 +40,7 @@ VARIANTS = ROOT / "colab"
 BLOCKED = {"pytorch": ("tensorflow", "keras"), "tensorflow": ("torch",)}     # what each variant must not import
 CELL_TIMEOUT = 300          # seconds, as tools/execute.py
 # Notebooks known to fail from the wheel alone, each with its reason; the run fails when one passes.
-PENDING = {
-    "colab/pytorch/04_seq2seq/01_encoder_decoder.ipynb":
-        "imports TensorFlow (parity cell untagged): chapter 4 rework (MIXED_PAGES)",
-    "colab/pytorch/04_seq2seq/02_translation.ipynb":
-        "imports TensorFlow (parity cell untagged): chapter 4 rework (MIXED_PAGES)",
-    "colab/pytorch/04_seq2seq/03_beam_search.ipynb":
-        "imports TensorFlow (parity cell untagged): chapter 4 rework (MIXED_PAGES)",
-    "colab/pytorch/05_attention/01_attention_mechanism.ipynb":
-        "imports TensorFlow: chapter 5 rework (MIXED_PAGES)",
-    "colab/pytorch/05_attention/02_attention_dates.ipynb":
-        "imports TensorFlow: chapter 5 rework (MIXED_PAGES)",
-    "colab/pytorch/06_transformer/01_attention.ipynb":
-        "imports TensorFlow: chapter 6 rework (MIXED_PAGES)",
-    "colab/pytorch/06_transformer/02_transformer.ipynb":
-        "imports TensorFlow: chapter 6 rework (MIXED_PAGES)",
-    "colab/pytorch/06_transformer/03_translation.ipynb":
-        "reads benchmarks/results/ch6_quality.json: chapter 6 rework (MIXED_PAGES)",
-    "colab/tensorflow/04_seq2seq/01_encoder_decoder.ipynb":
-        "imports PyTorch: chapter 4 rework (MIXED_PAGES)",
-    "colab/tensorflow/04_seq2seq/02_translation.ipynb":
-        "imports PyTorch: chapter 4 rework (MIXED_PAGES)",
-    "colab/tensorflow/04_seq2seq/03_beam_search.ipynb":
-        "imports PyTorch: chapter 4 rework (MIXED_PAGES)",
-    "colab/tensorflow/05_attention/01_attention_mechanism.ipynb":
-        "imports PyTorch: chapter 5 rework (MIXED_PAGES)",
-    "colab/tensorflow/05_attention/02_attention_dates.ipynb":
-        "imports PyTorch: chapter 5 rework (MIXED_PAGES)",
-    "colab/tensorflow/05_attention/03_attention_translation.ipynb":
-        "imports PyTorch: chapter 5 rework (MIXED_PAGES)",
-    "colab/tensorflow/06_transformer/01_attention.ipynb":
-        "imports PyTorch: chapter 6 rework (MIXED_PAGES)",
-    "colab/tensorflow/06_transformer/02_transformer.ipynb":
-        "imports PyTorch: chapter 6 rework (MIXED_PAGES)",
-    "colab/tensorflow/06_transformer/03_translation.ipynb":
-        "imports PyTorch: chapter 6 rework (MIXED_PAGES)",
-}
+PENDING: dict[str, str] = {}          # empty since the chapter 4-6 rework: every notebook runs
 
 GUARD = """\
 # added by tools/colab_sim.py: this notebook must run from the wheel alone

@@ -72,20 +72,7 @@ PARITY = "parity"   # the tag of cells that need both frameworks: shown in the b
 # "parity cell": a shared cell that builds twin models in both frameworks and copies weights with
 # llmbook.parity (the fix: split it, or tag it `pytorch` and `tensorflow`, which leaves it out of both
 # single-framework notebooks).
-MIXED_PAGES: dict[str, str] = {
-    "chapters/04_seq2seq/01_encoder_decoder.md": "shared cell 3 imports torch; parity cell 10 imports both",
-    "chapters/04_seq2seq/02_translation.md": "shared cell 3 imports torch; parity cell 24 imports both",
-    "chapters/04_seq2seq/03_beam_search.md": "shared cell 3 imports torch; parity cell 8 imports both",
-    "chapters/05_attention/01_attention_mechanism.md":
-        "shared cell 19 imports llmbook.torch.attention; parity cell 21 imports both",
-    "chapters/05_attention/02_attention_dates.md": "shared cell 3 imports torch; parity cell 8 imports both",
-    "chapters/05_attention/03_attention_translation.md": "shared cell 3 imports torch",
-    "chapters/06_transformer/01_attention.md": "parity cell 20 imports both",
-    "chapters/06_transformer/02_transformer.md":
-        "shared cell 3 imports torch; parity cell 12 imports both; shared cell 17 imports llmbook.torch.train",
-    "chapters/06_transformer/03_translation.md":
-        "shared cell 3 imports torch; pytorch cell 9 imports llmbook.tf.checkpoint and llmbook.tf.transformer",
-}
+MIXED_PAGES: dict[str, str] = {}          # empty since the chapter 4-6 rework: every page obeys the rules
 
 
 class RuleError(Exception):

@@ -85,7 +85,7 @@ MIN_EXCESS = 40             # ... if the length difference is also more than 40 
 MAX_SHIFTED = 3             # rule 5: a chapter with this many shifted verses is dropped whole
 # SentencePiece BPE pieces per language, specials included. Measured on held-out verses: 2k / 4k / 8k
 # pieces give 1.49 / 1.34 / 1.26 pieces per English word (Spanish 1.61 / 1.45 / 1.34); 8k would double the
-# embedding and output layers to shorten sequences by 7 %. One model per side, as ende_spm.npz.
+# embedding and output layers to shorten sequences by 7 %. One model per side.
 SPM_VOCAB = dict(en=4000, es=4000)
 
 _BOOK_END = re.compile(r'<div[^>]*\btype="book"[^>]*\beID=|<div[^>]*\beID=[^>]*\btype="book"')

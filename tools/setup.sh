@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything the book and the tests need on a fresh Linux machine (idempotent):
-#   1. Debian packages: chromium (browser test), dict-de-en (EN->DE corpus), nodejs/npm (vendored JS)
+#   1. Debian packages: chromium (browser test), nodejs/npm (vendored JS), bubblewrap (the grader's sandbox),
+#      sword-text-web/sword-text-sparv (the Bibles the shipped EN->ES verses are re-extracted from in a test)
 #   2. a virtual environment in .venv with the pinned Python packages and llmbook (editable)
 #   3. MathJax, require.js and the ipywidgets HTML manager copied into _vendor/ for an offline book
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(chromium dict-de-en nodejs npm bubblewrap sword-text-web sword-text-sparv)
+APT_PACKAGES=(chromium nodejs npm bubblewrap sword-text-web sword-text-sparv)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -22,7 +23,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$SUDO" = none ]; then
         echo "setup: these Debian packages are missing and this user cannot install them: ${missing[*]}" >&2
         echo "setup: ask an administrator to run:  apt-get install -y ${missing[*]}" >&2
-        echo "setup: (chromium is only needed by the browser test, dict-de-en by the EN->DE chapters)" >&2
+        echo "setup: (chromium is only needed by the browser test)" >&2
     else
         echo "setup: installing Debian packages: ${missing[*]}"
         $SUDO apt-get update -qq

@@ -17,7 +17,7 @@ from .vocab import BOS, EOS, PAD, UNK, Vocab
 
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
-_SPM_HINT = ("the EN->DE subword tokeniser needs the PyPI package `sentencepiece` "
+_SPM_HINT = ("SubwordTokenizer (SentencePiece BPE) needs the PyPI package `sentencepiece` "
              "(`pip install sentencepiece`; `make setup` installs it)")
 
 

@@ -1,4 +1,10 @@
-"""English -> German sentence pairs from the Ding dictionary (Debian package `dict-de-en`), with fixed splits."""
+"""English -> German example sentences of the Ding dictionary (Debian `dict-de-en`), read for bible_stats.py only.
+
+The course's translation chapters used this corpus before the EN->ES Bible verses (`llmbook.data.en_es`);
+`benchmarks/bible_stats.py` still compares the two, and this module is all that remains of it: the pairs, their
+fixed split (seed 0) and the SentencePiece models trained on its training split (data/ende_spm.npz).
+`make setup` does not install the dictionary: `sudo apt-get install dict-de-en` to run that one script.
+"""
 from __future__ import annotations
 
 import gzip
@@ -7,15 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .pairs import ParallelSplits
+from llmbook.data.pairs import ParallelSplits
 
-DICT_DIR = Path("/usr/share/dictd")
+DICT_DIR = Path("/usr/share/dictd")                 # where dict-de-en puts english-german.{index,dict.dz}
+SPM_FILE = Path(__file__).resolve().parent / "data" / "ende_spm.npz"   # 2,000 BPE pieces per side (en, de)
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 # One plain sentence: capital first letter, final . ? or !, no alternatives (; /), no annotations
 # ([Br.], {f}, (sth.)), no ellipsis or quotes.
 _EN = re.compile(r"^[A-Z][^…;/\[\]{}()|\"„“”]*[.?!]$")
 _DE = re.compile(r"^[A-ZÄÖÜ][^…;/\[\]{}()|\"„“”]*[.?!]$")
-_INSTALL = ("Install the Debian package: `sudo apt-get install dict-de-en` (the course's `make setup` does it), "
+_INSTALL = ("Only benchmarks/bible_stats.py reads the Ding dictionary, and `make setup` does not install it: "
+            "run `sudo apt-get install dict-de-en` (version 1.9-6 gives the committed results/bible_stats.json), "
             "or pass `dict_dir=` pointing at a folder with english-german.index and english-german.dict.dz.")
 
 
@@ -32,7 +40,7 @@ def load_en_de_pairs(dict_dir: str | Path = DICT_DIR) -> list[tuple[str, str]]:
     index, body = dict_dir / "english-german.index", dict_dir / "english-german.dict.dz"
     for path in (index, body):
         if not path.exists():
-            raise FileNotFoundError(f"EN->DE corpus file {path} not found. {_INSTALL}")
+            raise FileNotFoundError(f"Ding EN->DE dictionary file {path} not found. {_INSTALL}")
     data = gzip.open(body).read()
     pairs, seen = set(), set()
     for line in index.read_text(encoding="utf-8").splitlines():
@@ -68,5 +76,5 @@ def split_pairs(pairs: list[tuple[str, str]], n_validation: int = 1000, n_test: 
 
 
 def en_de(dict_dir: str | Path = DICT_DIR, n_validation: int = 1000, n_test: int = 1000) -> ParallelSplits:
-    """The course's EN->DE corpus with its fixed split (seed 0)."""
+    """The Ding EN->DE corpus with the fixed split (seed 0) the course's chapters used."""
     return split_pairs(load_en_de_pairs(dict_dir), n_validation, n_test, seed=0)
