@@ -54,7 +54,7 @@ RUNS = ROOT / "benchmarks" / "runs"
 RESULTS = ROOT / "benchmarks" / "results" / "ladder"
 
 RECIPE = dict(batch_size=128, peak_lr=4e-3, warmup=400, label_smoothing=0.1, clip=1.0, patience=5,
-              max_epochs=100, max_len=100, beam_k=4, alpha=0.6)
+              max_epochs=200, max_len=100, beam_k=4, alpha=0.6)
 GRU = dict(embed_dim=64, hidden_dim=128, dropout=0.2)
 RUNGS = {
     "a": ("Seq2SeqAttention", dict(GRU, score="fixed"), "fixed context c at every decoder step (Cho et al., 2014)"),
