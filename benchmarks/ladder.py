@@ -191,16 +191,14 @@ def save_state(fw: str, model, opt, state: dict, path: Path) -> None:
 
 def load_state(fw: str, model, opt, path: Path, train_ids) -> dict:
     """Restore what save_state kept into a freshly built model and optimizer; return the run's state."""
+    saved = read_saved(fw, path)
     if fw == "torch":
         import torch
-        saved = torch.load(path, weights_only=False)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         if "rng" in saved:                                        # dropout draws continue as if never stopped
             torch.set_rng_state(saved["rng"])
     else:
-        with open(path, "rb") as f:
-            saved = pickle.load(f)
         (src, dec_in), _ = next(iter(Seq2SeqBatches(*train_ids, 2, shuffle=False)))
         model(src, dec_in)                                        # build the weights, then the optimizer's slots
         opt.build(model.trainable_variables)
@@ -289,11 +287,16 @@ def snapshot(rung: str, fw: str, seed: int) -> dict:
 
 def read_state(fw: str, path: Path) -> dict:
     """The history and best epoch kept in a run's resumable state (no model built)."""
+    return read_saved(fw, path)["state"]
+
+
+def read_saved(fw: str, path: Path) -> dict:
+    """Everything save_state wrote: torch.save's file for PyTorch, a pickle for Keras."""
     if fw == "torch":
         import torch
-        return torch.load(path, weights_only=False)["state"]
+        return torch.load(path, weights_only=False)
     with open(path, "rb") as f:
-        return pickle.load(f)["state"]
+        return pickle.load(f)
 
 
 def filled_buckets(sources) -> list[tuple[int, int]]:
