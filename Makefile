@@ -19,7 +19,10 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # The second nbval run: other CPU kernels (PyTorch's ATen without vector instructions, TensorFlow's
 # oneDNN capped at AVX2, one thread), so that a committed output whose last digits depend on the CPU
 # fails here rather than on a learner's machine (tests/test_dispatch.py shows the kernels differ).
+# One thread per kernel leaves a core free: two pytest-xdist workers run two notebooks at a time
+# (--dist loadscope keeps each notebook's cells in order on one worker, as nbval needs).
 DISPATCH2 := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1
+DISPATCH2_WORKERS ?= 2
 
 .PHONY: setup test book notebooks colab exercises grade benchmarks clean
 
@@ -31,7 +34,8 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
-	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider
+	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider \
+		-n $(DISPATCH2_WORKERS) --dist loadscope
 	bash tools/test_colab.sh
 
 # SOLUTIONS=1 (default): the book includes the solved notebooks (they are public in this repository).

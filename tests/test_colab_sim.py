@@ -35,8 +35,10 @@ def test_the_wheel_holds_the_package_data(site):
     assert not (site / "benchmarks").exists() and not (site / "tests").exists()
 
 
-def test_only_what_the_wheel_holds_is_there(sim, site, tmp_path):
-    """Package data loads; a results file next to the repository and a repository import do not."""
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_only_what_the_wheel_holds_is_there(sim, site, tmp_path, jobs):
+    """Package data loads; a results file next to the repository and a repository import do not (one
+    notebook at a time or two: the rows come back in the notebooks' order either way)."""
     ok = _notebook(tmp_path / "ok.ipynb", "import os, llmbook",
                    "assert os.path.isfile(llmbook.checkpoint_path('nnlm_torch.npz'))")
     repo_file = _notebook(tmp_path / "repo_file.ipynb", "import json, pathlib, llmbook",
@@ -45,8 +47,9 @@ def test_only_what_the_wheel_holds_is_there(sim, site, tmp_path):
     repo_import = _notebook(tmp_path / "repo_import.ipynb", "import seq2seq_common")
     other = _notebook(tmp_path / "other.ipynb", "import importlib.util",
                       "assert importlib.util.find_spec('torch') is None", "import torch.nn")
-    rows = {Path(r["notebook"]).stem: r for r in sim.simulate([ok, repo_file, repo_import, other], site,
-                                                              cell_timeout=120, blocked=("torch",))}
+    ran = sim.simulate([ok, repo_file, repo_import, other], site, cell_timeout=120, blocked=("torch",), jobs=jobs)
+    assert [Path(r["notebook"]).stem for r in ran] == ["ok", "repo_file", "repo_import", "other"]
+    rows = {Path(r["notebook"]).stem: r for r in ran}
     assert rows["ok"]["error"] is None
     assert "FileNotFoundError" in rows["repo_file"]["error"]
     assert "ModuleNotFoundError" in rows["repo_import"]["error"]

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -120,30 +121,39 @@ sys.meta_path[:] = [_PathFinderWithout if f is PathFinder else f for f in sys.me
 """
 
 
+def simulate_one(path: Path, site: Path, cell_timeout: int, env: dict[str, str]) -> dict:
+    """One notebook copied alone into an empty folder and run there: {notebook, seconds, error}."""
+    with tempfile.TemporaryDirectory(prefix="colab-sim-") as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        nb = nbformat.read(copy, as_version=4)
+        guard = GUARD.format(site=str(site.resolve()), repo=str(ROOT))
+        nb.cells.insert(0, nbformat.v4.new_code_cell(guard))
+        seconds, error = run_notebook(nb, Path(tmp), cell_timeout, env)
+    name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+    return dict(notebook=name, seconds=round(seconds, 1), error=error)
+
+
 def simulate(notebooks: list[Path], site: Path, cell_timeout: int = CELL_TIMEOUT,
-             blocked: tuple[str, ...] = ()) -> list[dict]:
+             blocked: tuple[str, ...] = (), jobs: int = 1) -> list[dict]:
     """Each notebook copied alone into an empty folder and run there from the wheel in `site`, the modules
-    `blocked` unimportable."""
-    rows = []
+    `blocked` unimportable; `jobs` notebooks at a time (each kernel then gets cores / jobs threads)."""
     blocker = Path(tempfile.mkdtemp(prefix="colab-sim-block-"))
     (blocker / "sitecustomize.py").write_text(BLOCKER.format(blocked=set(blocked)), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
     env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(site)])
+    if jobs > 1:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    rows = {}
     try:
-        for path in notebooks:
-            with tempfile.TemporaryDirectory(prefix="colab-sim-") as tmp:
-                copy = Path(tmp) / path.name
-                shutil.copyfile(path, copy)
-                nb = nbformat.read(copy, as_version=4)
-                guard = GUARD.format(site=str(site.resolve()), repo=str(ROOT))
-                nb.cells.insert(0, nbformat.v4.new_code_cell(guard))
-                seconds, error = run_notebook(nb, Path(tmp), cell_timeout, env)
-            name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
-            rows.append(dict(notebook=name, seconds=round(seconds, 1), error=error))
-            print(f"| {name} | {seconds:.0f} | {error or ''} |", flush=True)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:     # the kernels are the processes
+            futures = {pool.submit(simulate_one, p, site, cell_timeout, env): p for p in notebooks}
+            for future in as_completed(futures):
+                row = rows[futures[future]] = future.result()
+                print(f"| {row['notebook']} | {row['seconds']:.0f} | {row['error'] or ''} |", flush=True)
     finally:
         shutil.rmtree(blocker, ignore_errors=True)
-    return rows
+    return [rows[p] for p in notebooks]
 
 
 def verdict(rows: list[dict]) -> list[str]:
@@ -165,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="whose variants (colab/<framework>/); the other framework is blocked")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT)
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at a time (default 1)")
     args = parser.parse_args(argv)
     folder = VARIANTS / args.framework
     notebooks = [p.resolve() for p in args.notebooks] or sorted(folder.glob("*/*.ipynb"))
@@ -179,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         site = Path(tmp) / "site"
         install(build_wheel(Path(tmp) / "wheel"), site)
         print("| notebook (from the wheel alone) | seconds | first error |\n|---|---:|---|", flush=True)
-        rows = simulate(notebooks, site, args.cell_timeout, BLOCKED[args.framework])
+        rows = simulate(notebooks, site, args.cell_timeout, BLOCKED[args.framework], args.jobs)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
     problems = verdict(rows)

@@ -9,8 +9,9 @@
 #      committed twins); each page's parity cells must print what the committed twin prints
 #   4. the Colab simulation (tools/colab_sim.py): the llmbook wheel built and installed alone, every
 #      PyTorch-only notebook (colab/pytorch/) run from it in an empty folder, the repository not
-#      importable and TensorFlow hidden (~5 min; the TensorFlow-only notebooks take ~10 min more on the
-#      2-core machine, so `python tools/colab_sim.py --framework tensorflow` is run by hand)
+#      importable and TensorFlow hidden, two notebooks at a time (--jobs 2, one thread each); the
+#      TensorFlow-only notebooks take ~10 min more on the 2-core machine, so
+#      `python tools/colab_sim.py --framework tensorflow --jobs 2` is run by hand)
 # Run from anywhere: bash tools/test_colab.sh  (make test runs it after the main pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,6 +74,6 @@ echo "test_colab: pages in $((SECONDS - t0)) s"
 
 # 4. the wheel alone: what a learner's Colab runtime has after the notebook's install cell
 t0=$SECONDS
-PATH=$PWD/$VENV/bin:$PATH $PY tools/colab_sim.py --framework pytorch
+PATH=$PWD/$VENV/bin:$PATH $PY tools/colab_sim.py --framework pytorch --jobs 2
 echo "test_colab: Colab simulation in $((SECONDS - t0)) s"
 echo "test_colab: passed in $((SECONDS - start)) s"
