@@ -22,8 +22,9 @@ beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hy
     python benchmarks/ladder.py report [--write]                     # the ladder: mean ± std, paired bootstrap
     python benchmarks/ladder.py pilot b --lr 4e-3                     # 5 epochs at another peak learning rate
 
-A run keeps its resumable state (model, optimizer, RNG, history) and its best checkpoint in benchmarks/runs/
-(not committed); when seed 0 has finished, or `snapshot` scores a run still training, its best checkpoint is
+A run keeps its resumable state (model, optimizer, RNG, history) and its best checkpoint in benchmarks/state/,
+committed at the end of a session while the run is unfinished (a session is shorter than a run: the next one
+resumes it on a fresh machine) and deleted when the run has finished; when seed 0 has finished, or `snapshot` scores a run still training, its best checkpoint is
 copied to llmbook/checkpoints/ladder_{rung}_{framework}.npz (the pages load it; their tables mark a snapshot).
 Results: benchmarks/results/ladder/{rung}_{framework}_s{seed}.json.
 """
@@ -50,7 +51,10 @@ from seq2seq_common import decode_all, framework, n_params  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "llmbook" / "checkpoints"
-RUNS = ROOT / "benchmarks" / "runs"
+RUNS = ROOT / "benchmarks" / "runs"       # scratch: pilots, snapshots (not committed)
+# A run's resumable state and best checkpoint: committed at the end of a session while the run is unfinished,
+# so that the next session (on a fresh machine) resumes it; deleted by `finish` once its results are written.
+STATE = ROOT / "benchmarks" / "state"
 RESULTS = ROOT / "benchmarks" / "results" / "ladder"
 
 RECIPE = dict(batch_size=128, peak_lr=4e-3, warmup=400, label_smoothing=0.1, clip=1.0, patience=5,
@@ -84,7 +88,7 @@ def build(F, rung: str, en, es):
 
 def paths(rung: str, fw: str, seed: int) -> tuple[Path, Path, Path]:
     """Best checkpoint, resumable state, results file."""
-    stem = RUNS / f"ladder_{rung}_{fw}_s{seed}"
+    stem = STATE / f"ladder_{rung}_{fw}_s{seed}"
     return stem.with_suffix(".npz"), stem.with_suffix(".state"), RESULTS / f"{rung}_{fw}_s{seed}.json"
 
 
@@ -247,10 +251,15 @@ def evaluate(rung: str, fw: str, seed: int, state: dict, finished: bool = True,
 
 
 def finish(rung: str, fw: str, seed: int, state: dict) -> dict:
-    """A finished run: seed 0's best checkpoint copied to where the pages load it, then the test scores."""
+    """A finished run: seed 0's best checkpoint copied to where the pages load it, then the test scores; the
+    run's state and best checkpoint are deleted once the results (every hypothesis included) are written."""
+    best_path, state_path, _ = paths(rung, fw, seed)
     if seed == 0:
-        shutil.copyfile(paths(rung, fw, seed)[0], shipped(rung, fw))
-    return evaluate(rung, fw, seed, state)
+        shutil.copyfile(best_path, shipped(rung, fw))
+    result = evaluate(rung, fw, seed, state)
+    best_path.unlink()
+    state_path.unlink(missing_ok=True)
+    return result
 
 
 def snapshot(rung: str, fw: str, seed: int) -> dict:
@@ -261,7 +270,7 @@ def snapshot(rung: str, fw: str, seed: int) -> dict:
     """
     best_path, state_path, _ = paths(rung, fw, seed)
     if not state_path.exists():
-        sys.exit(f"no run of {rung} {fw} s{seed} in {RUNS}: start it with `ladder.py train {rung} --framework {fw}`")
+        sys.exit(f"no run of {rung} {fw} s{seed} in {STATE}: start it with `ladder.py train {rung} --framework {fw}`")
     F = framework(fw)
     cls = getattr(F, RUNGS[rung][0])
     copy = RUNS / "snapshots" / best_path.name
@@ -446,6 +455,10 @@ def main() -> None:
     elif args.cmd == "report":
         report(args.write)
     else:
+        results_path = paths(args.rung, args.framework, args.seed)[2]
+        if results_path.exists() and json.loads(results_path.read_text(encoding="utf-8")).get("finished", True):
+            sys.exit(f"{results_path} holds a finished run: delete it to train {args.rung} {args.framework} "
+                     f"s{args.seed} again")
         start = time.time()
         state = train(args.rung, args.framework, args.seed, args.stop_after)
         if not state["finished"]:

@@ -36,6 +36,7 @@ def ladder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(module, "data", data)
     monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(module, "STATE", tmp_path / "runs")
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(module, "SUMMARY", tmp_path / "ladder.json")
     monkeypatch.setattr(module, "QUALITY", tmp_path / "quality" / "ladder.json")
@@ -120,10 +121,14 @@ def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     monkeypatch.setattr(ladder, "paths", lambda r, fw, s: (ladder.RUNS / f"{r}{fw}{s}.npz", ladder.RUNS / f"{r}{fw}{s}.state",
                                                            ladder.RESULTS / f"{r}_{fw}_s{s}.json"))
     monkeypatch.setattr(ladder, "shipped", lambda r, fw: ladder.RUNS / f"shipped_{r}_{fw}.npz")
+    best = {}
     for rung, seed in (("b", 0), ("b", 1), ("d", 0)):
-        ladder.finish(rung, "torch", seed, ladder.train(rung, "torch", seed, stop_after=1))
+        state = ladder.train(rung, "torch", seed, stop_after=1)
+        best[rung, seed] = ladder.paths(rung, "torch", seed)[0].read_bytes()
+        ladder.finish(rung, "torch", seed, state)
+        assert not any(p.exists() for p in ladder.paths(rung, "torch", seed)[:2])    # the run's files are gone
     for rung in ("b", "d"):                                   # seed 0's best checkpoint is the one shipped
-        assert ladder.shipped(rung, "torch").read_bytes() == ladder.paths(rung, "torch", 0)[0].read_bytes()
+        assert ladder.shipped(rung, "torch").read_bytes() == best[rung, 0]
     summary = ladder.report(write=True)
     assert json.loads(ladder.SUMMARY.read_text()) == json.loads(json.dumps(summary))
     rows = {(r["rung"], r["framework"]): r for r in summary["rows"]}
