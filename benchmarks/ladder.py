@@ -6,6 +6,7 @@ Rungs (each differs from the one before in what the line says; `python benchmark
   c  b with the dot score (Luong), c2 with the general score (Luong)
   d  the Transformer (chapter 6) at about b's parameter count
   e  the Transformer trained for about b's training time (written when b's seeds are done)
+  f  d's parameter count in one decoder-only stack (chapter 7): a GPT reads `source <bos> target`, loss on the target
 
 One recipe for every rung and both frameworks (RECIPE): SentencePiece 4k/4k (llmbook/checkpoints/enes_spm.npz),
 batches of 128 sentence pairs of similar length, Adam with a linear warm-up and inverse-square-root decay,
@@ -67,6 +68,8 @@ RUNGS = {
     "c2": ("Seq2SeqAttention", dict(GRU, score="general"), "b, with the general score (Luong et al., 2015)"),
     "d": ("Transformer", dict(d_model=96, num_heads=4, num_encoder_layers=3, num_decoder_layers=2, d_ff=256,
                               dropout=0.2, max_len=128), "the Transformer at about b's parameter count"),
+    "f": ("GPTTranslator", dict(d_model=96, num_heads=4, num_layers=6, d_ff=224, dropout=0.2, max_len=256),
+          "d as one decoder-only stack at d's parameter count: source <bos> target, loss on the target (chapter 7)"),
 }
 BUCKETS = ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30))      # English source words
 
@@ -319,7 +322,7 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-ADJACENT = (("a", "b"), ("b", "c"), ("b", "c2"), ("b", "d"), ("b", "e"))   # (lower rung, the rung built on it)
+ADJACENT = (("a", "b"), ("b", "c"), ("b", "c2"), ("b", "d"), ("b", "e"), ("d", "f"))   # (lower rung, the rung built on it)
 SUMMARY = CKPT / "ladder.json"        # shipped with the package: what the pages print beside their own runs
 QUALITY = ROOT / "benchmarks" / "results" / "ladder.json"          # the same rows for appendix/quality_table.md
 

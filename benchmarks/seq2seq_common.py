@@ -18,6 +18,7 @@ def framework(name: str) -> SimpleNamespace:
         from llmbook.torch.attention import Seq2SeqAttention
         from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.torch.decoding import beam_search, greedy_decode
+        from llmbook.torch.gpt import GPTTranslator
         from llmbook.torch.seq2seq import Seq2Seq
         from llmbook.torch.train import evaluate, fit, warmup_inverse_sqrt
         from llmbook.torch.transformer import Transformer
@@ -25,12 +26,14 @@ def framework(name: str) -> SimpleNamespace:
         from llmbook.tf.attention import Seq2SeqAttention
         from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.tf.decoding import beam_search, greedy_decode
+        from llmbook.tf.gpt import GPTTranslator
         from llmbook.tf.seq2seq import Seq2Seq
         from llmbook.tf.train import evaluate, fit, warmup_inverse_sqrt
         from llmbook.tf.transformer import Transformer
     else:
         raise ValueError(f"framework must be 'torch' or 'tf', got {name!r}")
-    return SimpleNamespace(Seq2Seq=Seq2Seq, Seq2SeqAttention=Seq2SeqAttention, Transformer=Transformer, fit=fit,
+    return SimpleNamespace(Seq2Seq=Seq2Seq, Seq2SeqAttention=Seq2SeqAttention, Transformer=Transformer,
+                           GPTTranslator=GPTTranslator, fit=fit,
                            evaluate=evaluate, warmup_inverse_sqrt=warmup_inverse_sqrt, greedy=greedy_decode,
                            beam=beam_search, save=save_checkpoint, load=load_checkpoint)
 

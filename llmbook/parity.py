@@ -323,6 +323,11 @@ def _gpt(tm, fm):
     return _stack(tm, fm, _encoder_layer)
 
 
+@pair("GPTTranslator")
+def _gpt_translator(tm, fm):
+    return _gpt(tm.gpt, fm.gpt)
+
+
 # ----------------------------------------------------------------------------------------------
 # Appendix: the encoder-only classifier (chapter 6's encoder, mean pooling, a linear head).
 

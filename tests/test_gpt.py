@@ -211,3 +211,139 @@ def test_the_shipped_tensorflow_gpt_is_the_pytorch_checkpoint_converted(tmp_path
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
     with pytest.raises(SystemExit, match="module.Class"):
         tool.twins("GPT")
+
+
+# -- translation as next-token prediction (GPTTranslator) -------------------------------------------------
+
+PAIR_SIZES = dict(src_vocab_size=13, tgt_vocab_size=11, d_model=16, num_heads=4, num_layers=2, d_ff=24, max_len=24,
+                  dropout=0.1)
+
+
+@pytest.fixture(scope="module")
+def translators():
+    """A PyTorch GPTTranslator and its TF twin with the same weights (positions made to matter)."""
+    llmbook.seed(0)
+    t = torch_gpt.GPTTranslator(**PAIR_SIZES).eval()
+    with torch.no_grad():
+        t.gpt.pos.table.normal_(0, 0.5)
+        t.gpt.embed.weight.mul_(3.0)
+    f = tf_gpt.GPTTranslator(**PAIR_SIZES)
+    torch_to_tf(t, f)
+    return t, f
+
+
+SRC = np.array([[5, 6, 7, 8, 3], [9, 10, 3, 0, 0], [4, 3, 0, 0, 0]])     # right-padded with <pad> = 0
+TGT_IN = np.array([[2, 4, 5, 6], [2, 7, 0, 0], [2, 8, 9, 0]])            # <bos> = 2 first
+
+
+def translate_logits(model, src, tgt_in, framework):
+    """Teacher-forced logits (B, T, V_tgt) as NumPy from either twin."""
+    if framework == "torch":
+        with torch.no_grad():
+            return model(torch.as_tensor(src), torch.as_tensor(tgt_in)).numpy()
+    return model(tf.constant(src), tf.constant(tgt_in)).numpy()
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_the_translator_is_a_gpt_reading_source_then_target(translators, framework):
+    """Unpadded: the target logits are the GPT's on `source ++ (target + offset)`, over the target rows."""
+    model = pick(translators, framework)
+    src, tgt = SRC[:1], TGT_IN[:1]
+    joint = np.concatenate([src, tgt + PAIR_SIZES["src_vocab_size"]], axis=1)   # (1, S+T)
+    full = logits(model.gpt, joint, framework)[:, src.shape[1]:, PAIR_SIZES["src_vocab_size"]:]   # (1, T, V_tgt)
+    np.testing.assert_allclose(translate_logits(model, src, tgt, framework), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_padding_changes_no_translator_logit(translators, framework):
+    """Each padded row of a batch gets the logits of its sentence alone (masked pads, positions per row)."""
+    model = pick(translators, framework)
+    batch = translate_logits(model, SRC, TGT_IN, framework)                # (3, 4, V_tgt)
+    for row in range(len(SRC)):
+        s, t = int((SRC[row] != 0).sum()), int((TGT_IN[row] != 0).sum())
+        alone = translate_logits(model, SRC[row:row + 1, :s], TGT_IN[row:row + 1, :t], framework)
+        np.testing.assert_allclose(batch[row:row + 1, :t], alone, atol=1e-5)
+
+
+def test_translator_torch_equals_tf_with_copied_weights(translators):
+    t, f = translators
+    np.testing.assert_allclose(translate_logits(t, SRC, TGT_IN, "torch"), translate_logits(f, SRC, TGT_IN, "tf"),
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_translator_steps_equal_the_teacher_forced_pass(translators, framework):
+    """encode + step after step (the decoding protocol, with its caches) == one teacher-forced pass."""
+    model = pick(translators, framework)
+    memory = model.encode(torch.as_tensor(SRC) if framework == "torch" else tf.constant(SRC))
+    state, steps = model.initial_state(memory), []
+    with torch.no_grad():
+        for j in range(TGT_IN.shape[1]):
+            prev = TGT_IN[:, j]
+            out, state = model.step(torch.as_tensor(prev) if framework == "torch" else tf.constant(prev), memory, state)
+            steps.append(np.asarray(out))
+    np.testing.assert_allclose(np.stack(steps, axis=1), translate_logits(model, SRC, TGT_IN, framework), atol=1e-5)
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_translator_clear_errors(translators, framework):
+    model = pick(translators, framework)
+    as_ids = torch.as_tensor if framework == "torch" else tf.constant
+    with pytest.raises(ValueError, match="pad on the right"):
+        model(as_ids(np.array([[0, 5, 3]])), as_ids(TGT_IN[:1]))
+    with pytest.raises(ValueError, match="max_len"):
+        model(as_ids(np.full((1, 20), 5)), as_ids(np.full((1, 6), 4)))
+
+
+REVERSER = dict(src_vocab_size=10, tgt_vocab_size=10, d_model=32, num_heads=4, num_layers=2, d_ff=64, max_len=16,
+                dropout=0.0)
+
+
+def train_reverser(framework: str):
+    """A GPTTranslator trained with the course's loop to reverse three tokens; (model, held-out pairs)."""
+    from llmbook.data.seq2seq import Seq2SeqBatches
+    if framework == "torch":
+        from llmbook.torch.train import fit
+        cls = torch_gpt.GPTTranslator
+    else:
+        from llmbook.tf.train import fit
+        cls = tf_gpt.GPTTranslator
+    llmbook.seed(0)
+    seqs = np.random.default_rng(0).integers(4, 10, (400, 3))             # tokens 4..9, no specials
+    pairs = [(s, s[::-1]) for s in seqs]                                   # Seq2SeqBatches adds <bos>, <eos>
+    model = cls(**REVERSER)
+    fit(model, Seq2SeqBatches([s for s, _ in pairs[:300]], [t for _, t in pairs[:300]], 32, seed=0), epochs=25,
+        lr=3e-3, ignore_index=0, progress=False)
+    return model, pairs[300:]
+
+
+@pytest.fixture(scope="module")
+def torch_reverser():
+    return train_reverser("torch")
+
+
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_a_translator_learns_to_reverse(framework, torch_reverser):
+    """Greedy decoding of held-out sources after training: at least 90 % exactly reversed."""
+    if framework == "torch":
+        from llmbook.torch.decoding import greedy_decode
+        model, test = torch_reverser
+    else:
+        from llmbook.tf.decoding import greedy_decode
+        model, test = train_reverser("tf")
+    out = greedy_decode(model, np.stack([s for s, _ in test]), bos_id=2, eos_id=3, max_len=5)
+    exact = np.mean([o == list(t) for o, (_, t) in zip(out, test)])
+    assert exact >= 0.9, exact
+
+
+def test_translator_decoders_agree_across_frameworks(torch_reverser):
+    """The trained PyTorch reverser and its TF copy decode the same tokens, greedy and with a beam."""
+    from llmbook.tf.decoding import beam_search as tf_beam, greedy_decode as tf_greedy
+    from llmbook.torch.decoding import beam_search, greedy_decode
+    t, test = torch_reverser
+    f = tf_gpt.GPTTranslator(**REVERSER)
+    torch_to_tf(t, f)
+    src, kw = np.stack([s for s, _ in test[:40]]), dict(bos_id=2, eos_id=3, max_len=5)
+    greedy = greedy_decode(t, src, **kw)
+    assert greedy == tf_greedy(f, src, **kw) and len({tuple(g) for g in greedy}) > 10
+    assert beam_search(t, src, k=3, **kw).sequences == tf_beam(f, src, k=3, **kw).sequences

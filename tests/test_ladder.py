@@ -46,7 +46,9 @@ def ladder(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "RUNGS", {
         "b": ("Seq2SeqAttention", dict(embed_dim=8, hidden_dim=16, dropout=0.2, score="additive"), "tiny b"),
         "d": ("Transformer", dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32,
-                                  dropout=0.2, max_len=128), "tiny d")})
+                                  dropout=0.2, max_len=128), "tiny d"),
+        "f": ("GPTTranslator", dict(d_model=16, num_heads=2, num_layers=2, d_ff=32, dropout=0.2, max_len=256),
+              "tiny f")})
     yield module
     torch.set_num_threads(threads)
     if env is None:
@@ -67,7 +69,7 @@ def _saved(path: Path) -> dict:
         return dict(saved, model=dict(enumerate(saved["model"])))
 
 
-@pytest.mark.parametrize("rung, fw", [("b", "torch"), ("d", "torch"), ("b", "tf")])
+@pytest.mark.parametrize("rung, fw", [("b", "torch"), ("d", "torch"), ("b", "tf"), ("f", "torch"), ("f", "tf")])
 def test_an_interrupted_run_resumes_exactly(ladder, rung, fw):
     """Two epochs, stop, resume for a third: the same weights as three epochs in one go (dropout included)."""
     assert ladder.train(rung, fw, seed=1, stop_after=3)["finished"] is False
@@ -108,12 +110,14 @@ def test_training_stops_when_validation_stops_improving(ladder, monkeypatch):
         assert 0 <= dec["bleu"] <= 100 and 0 <= dec["chrf"] <= 100
 
 
-def test_the_tensorflow_rung_trains_and_scores(ladder):
-    state = ladder.train("b", "tf", seed=1, stop_after=2)
+@pytest.mark.parametrize("rung, fw", [("b", "tf"), ("f", "torch")])
+def test_a_rung_trains_and_scores(ladder, rung, fw):
+    """A TensorFlow rung, and the decoder-only rung: validation loss falls, both decodings are scored."""
+    state = ladder.train(rung, fw, seed=1, stop_after=2)
     assert not state["finished"] and [h["epoch"] for h in state["history"]] == [1, 2]
     assert state["history"][1]["val_loss"] < state["history"][0]["val_loss"]
-    out = ladder.evaluate("b", "tf", 1, state)
-    assert out["framework"] == "tf" and out["params"] > 0 and set(out["decodings"]) == {"greedy", "beam k=4"}
+    out = ladder.evaluate(rung, fw, 1, state)
+    assert out["framework"] == fw and out["params"] > 0 and set(out["decodings"]) == {"greedy", "beam k=4"}
 
 
 def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):

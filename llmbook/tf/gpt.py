@@ -148,3 +148,84 @@ class GPT(keras.Model):
             nxt = sampling.sample(logits, temperature, top_k, top_p, generator=gen)   # (B,)
             seq = tf.concat([seq, nxt[:, None]], axis=1)                   # (B, T+1)
         return seq
+
+
+class GPTTranslator(keras.Model):
+    """Translation as next-token prediction: one GPT reads `source <bos> target`, scored on the target only.
+
+    The joint vocabulary holds the source tokens, then the target tokens (target id y is joint id
+    offset + y); the target's <bos> marks where the translation starts. Padded sources keep their
+    padding out of attention, and every row numbers its positions from its own first token, so a
+    batch computes what each sentence alone would. The output layer is the target rows of the tied
+    embedding: logits (B, T, V_tgt), as an encoder-decoder's, and the decoding protocol of
+    `llmbook.tf.decoding` (encode = read the source into the key/value cache).
+    """
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 96, num_heads: int = 4,
+                 num_layers: int = 6, d_ff: int = 224, max_len: int = 256, dropout: float = 0.1, pad_id: int = 0):
+        super().__init__()
+        self.offset, self.pad_id = src_vocab_size, pad_id
+        self.gpt = GPT(src_vocab_size + tgt_vocab_size, d_model, num_heads, num_layers, d_ff, max_len, dropout)
+        self.built = True
+
+    def call(self, src, tgt_in, training: bool = False):
+        """Logits of every target position given the source (B, S) and the shifted targets (B, T) -> (B, T, V_tgt)."""
+        memory = self.encode(src, training=training)
+        return self.read_targets(tgt_in, memory, self.initial_state(memory), training=training)[0]   # (B, T, V_tgt)
+
+    def _blocks(self, ids, positions, mask, cache: KVCache, training: bool = False):
+        """Joint ids (B, T) at positions (B, T) through every block, extending `cache` -> (B, T, D)."""
+        g = self.gpt
+        if mask.shape[-1] is not None and mask.shape[-1] > g.max_len:
+            raise ValueError(f"source and target take {mask.shape[-1]} positions, more than max_len={g.max_len}: "
+                             "shorten the sentences or build the model with a larger max_len")
+        x = g.embed(ids) * g.scale + tf.gather(g.pos.table, positions)      # (B, T, D)
+        x = g.drop(x, training=training)                                    # (B, T, D)
+        for i, layer in enumerate(g.layers_):
+            x, _ = layer(x, mask, cache=cache, index=i, training=training)   # (B, T, D)
+        return x
+
+    # -- the decoding protocol of llmbook.tf.decoding -----------------------------------------------------
+    def encode(self, src, training: bool = False) -> dict:
+        """Source ids (B, S) -> {"kv": per layer (k, v) (B, h, S, d_k), "keep": (B, 1, 1, S), "length": (B,)}."""
+        src = tf.convert_to_tensor(src)                                     # (B, S)
+        if len(src.shape) != 2:
+            raise ValueError(f"expected source ids of shape (batch, source length), got {tuple(src.shape)}")
+        keep = tf.not_equal(src, tf.cast(self.pad_id, src.dtype))           # (B, S)
+        if tf.executing_eagerly() and bool(tf.reduce_any(~keep[:, 0]) or
+                                           tf.reduce_any(keep[:, 1:] & ~keep[:, :-1])):
+            raise ValueError("every source needs a first real token and its padding after its tokens "
+                             "(pad on the right, as llmbook.data.pad_sequences does)")
+        B, S = tf.shape(src)[0], tf.shape(src)[1]
+        positions = tf.broadcast_to(tf.range(S)[None], [B, S])              # (B, S)
+        mask = offset_causal_mask(S, 0) & keep[:, None, None, :]            # (B, 1, S, S)
+        cache = self.gpt.new_cache()
+        self._blocks(src, positions, mask, cache, training=training)
+        length = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)             # (B,)
+        return {"kv": tuple(cache.layers), "keep": keep[:, None, None, :], "length": length}
+
+    def initial_state(self, memory: dict) -> tuple:
+        """Empty key/value caches of the target, one (k, v) pair per layer, each (B, h, 0, d_k)."""
+        empty = memory["kv"][0][0][:, :, :0]                                # (B, h, 0, d_k)
+        return tuple((empty, empty) for _ in self.gpt.layers_)
+
+    def read_targets(self, tgt, memory: dict, state: tuple, training: bool = False):
+        """Target ids (B, T) after the t in `state` -> logits (B, T, V_tgt), target caches (B, h, t+T, d_k)."""
+        tgt = tf.convert_to_tensor(tgt)                                     # (B, T)
+        B, T = tf.shape(tgt)[0], tf.shape(tgt)[1]
+        S, t = tf.shape(memory["keep"])[-1], tf.shape(state[0][0])[2]
+        cache = self.gpt.new_cache()
+        cache.layers = [(tf.concat([mk, k], axis=2), tf.concat([mv, v], axis=2))   # (B, h, S+t, d_k) each
+                        for (mk, mv), (k, v) in zip(memory["kv"], state)]
+        positions = memory["length"][:, None] + t + tf.range(T)[None]       # (B, T)
+        causal = tf.broadcast_to(offset_causal_mask(T, t)[None, None], [B, 1, T, t + T])   # (B, 1, T, t+T)
+        mask = tf.concat([tf.broadcast_to(memory["keep"], [B, 1, T, S]), causal], axis=-1)   # (B, 1, T, S+t+T)
+        x = self._blocks(tgt + tf.cast(self.offset, tgt.dtype), positions, mask, cache, training=training)   # (B, T, D)
+        out = self.gpt.embed.embeddings[self.offset:]                       # (V_tgt, D)
+        logits = tf.matmul(self.gpt.norm(x), out, transpose_b=True)         # (B, T, D) @ (D, V_tgt) -> (B, T, V_tgt)
+        return logits, tuple((k[:, :, S:], v[:, :, S:]) for k, v in cache.layers)
+
+    def step(self, prev, memory: dict, state: tuple):
+        """One incremental step: target tokens (N,) -> logits (N, V_tgt), target caches (N, h, t+1, d_k)."""
+        logits, state = self.read_targets(tf.convert_to_tensor(prev)[:, None], memory, state)   # (N, 1, V_tgt)
+        return logits[:, 0], state                                          # (N, V_tgt), caches

@@ -149,3 +149,77 @@ class GPT(nn.Module):
             seq = torch.cat([seq, nxt[:, None]], dim=1)                    # (B, T+1)
         self.train(was_training)
         return seq
+
+
+class GPTTranslator(nn.Module):
+    """Translation as next-token prediction: one GPT reads `source <bos> target`, scored on the target only.
+
+    The joint vocabulary holds the source tokens, then the target tokens (target id y is joint id
+    offset + y); the target's <bos> marks where the translation starts. Padded sources keep their
+    padding out of attention, and every row numbers its positions from its own first token, so a
+    batch computes what each sentence alone would. The output layer is the target rows of the tied
+    embedding: logits (B, T, V_tgt), as an encoder-decoder's, and the decoding protocol of
+    `llmbook.torch.decoding` (encode = read the source into the key/value cache).
+    """
+
+    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 96, num_heads: int = 4,
+                 num_layers: int = 6, d_ff: int = 224, max_len: int = 256, dropout: float = 0.1, pad_id: int = 0):
+        super().__init__()
+        self.offset, self.pad_id = src_vocab_size, pad_id
+        self.gpt = GPT(src_vocab_size + tgt_vocab_size, d_model, num_heads, num_layers, d_ff, max_len, dropout)
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Logits of every target position given the source (B, S) and the shifted targets (B, T) -> (B, T, V_tgt)."""
+        memory = self.encode(src)
+        return self.read_targets(tgt_in, memory, self.initial_state(memory))[0]   # (B, T, V_tgt)
+
+    def _blocks(self, ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Joint ids (B, T) at positions (B, T) through every block, extending `cache` -> (B, T, D)."""
+        g = self.gpt
+        if mask.shape[-1] > g.max_len:
+            raise ValueError(f"source and target take {mask.shape[-1]} positions, more than max_len={g.max_len}: "
+                             "shorten the sentences or build the model with a larger max_len")
+        x = g.drop(g.embed(ids) * g.scale + g.pos.table[positions])         # (B, T, D)
+        for i, layer in enumerate(g.layers):
+            x, _ = layer(x, mask, cache, i)                                 # (B, T, D)
+        return x
+
+    # -- the decoding protocol of llmbook.torch.decoding --------------------------------------------------
+    def encode(self, src: torch.Tensor) -> dict:
+        """Source ids (B, S) -> {"kv": per layer (k, v) (B, h, S, d_k), "keep": (B, 1, 1, S), "length": (B,)}."""
+        if src.ndim != 2:
+            raise ValueError(f"expected source ids of shape (batch, source length), got {tuple(src.shape)}")
+        keep = src != self.pad_id                                           # (B, S)
+        if bool((~keep[:, 0]).any()) or bool((keep[:, 1:] & ~keep[:, :-1]).any()):
+            raise ValueError("every source needs a first real token and its padding after its tokens "
+                             "(pad on the right, as llmbook.data.pad_sequences does)")
+        B, S = src.shape
+        positions = torch.arange(S, device=src.device).expand(B, S)        # (B, S)
+        mask = offset_causal_mask(S, 0, src.device) & keep[:, None, None, :]   # (B, 1, S, S)
+        cache = self.gpt.new_cache()
+        self._blocks(src, positions, mask, cache)
+        return {"kv": tuple(cache.layers), "keep": keep[:, None, None, :], "length": keep.sum(dim=1)}
+
+    def initial_state(self, memory: dict) -> tuple:
+        """Empty key/value caches of the target, one (k, v) pair per layer, each (B, h, 0, d_k)."""
+        empty = memory["kv"][0][0][:, :, :0]                                # (B, h, 0, d_k)
+        return tuple((empty, empty) for _ in self.gpt.layers)
+
+    def read_targets(self, tgt: torch.Tensor, memory: dict, state: tuple) -> tuple[torch.Tensor, tuple]:
+        """Target ids (B, T) after the t in `state` -> logits (B, T, V_tgt), target caches (B, h, t+T, d_k)."""
+        B, T = tgt.shape
+        S, t = memory["keep"].shape[-1], state[0][0].shape[2]
+        cache = self.gpt.new_cache()
+        cache.layers = [(torch.cat([mk, k], dim=2), torch.cat([mv, v], dim=2))   # (B, h, S+t, d_k) each
+                        for (mk, mv), (k, v) in zip(memory["kv"], state)]
+        positions = memory["length"][:, None] + t + torch.arange(T, device=tgt.device)   # (B, T)
+        causal = offset_causal_mask(T, t, tgt.device).expand(B, 1, T, t + T)   # (B, 1, T, t+T)
+        mask = torch.cat([memory["keep"].expand(B, 1, T, S), causal], dim=-1)   # (B, 1, T, S+t+T)
+        x = self._blocks(tgt + self.offset, positions, mask, cache)         # (B, T, D)
+        logits = self.gpt.norm(x) @ self.gpt.embed.weight[self.offset:].T   # (B, T, D) @ (D, V_tgt) -> (B, T, V_tgt)
+        return logits, tuple((k[:, :, S:], v[:, :, S:]) for k, v in cache.layers)
+
+    def step(self, prev: torch.Tensor, memory: dict, state: tuple) -> tuple[torch.Tensor, tuple]:
+        """One incremental step: target tokens (N,) -> logits (N, V_tgt), target caches (N, h, t+1, d_k)."""
+        logits, state = self.read_targets(prev[:, None], memory, state)     # (N, 1, V_tgt)
+        return logits[:, 0], state                                          # (N, V_tgt), caches
