@@ -1,0 +1,47 @@
+"""benchmarks/ch7_scale.py: the power-law fit, and a tiny end-to-end run of two sizes."""
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, load_script
+
+
+@pytest.fixture
+def scale(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    module = load_script("benchmarks/ch7_scale.py")
+    monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(module, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(module, "SIZES", {"a": dict(d_model=8, num_heads=2, num_layers=1, d_ff=16),
+                                          "b": dict(d_model=16, num_heads=2, num_layers=2, d_ff=32)})
+    monkeypatch.setattr(module, "TRAIN", dict(module.TRAIN, context=32, batch_size=4, steps=30, eval_every=10,
+                                              warmup=5))
+    quality = module.ch7_quality
+    real = quality.eval_batches
+    monkeypatch.setattr(quality, "eval_batches", lambda ids, limit=None: real(ids, 8))   # 8 windows: fast
+    yield module
+    sys.modules.pop("ch7_quality", None)
+
+
+def test_the_fit_recovers_a_known_exponent():
+    n = np.array([1e4, 1e5, 1e6, 1e7])
+    fit = load_script("benchmarks/ch7_scale.py").fit_power_law(n, 3.0 * n ** -0.1)
+    assert fit["alpha"] == pytest.approx(0.1) and fit["a"] == pytest.approx(3.0) and fit["alpha_se"] < 1e-9
+
+
+def test_the_fit_says_when_it_has_too_few_sizes():
+    with pytest.raises(ValueError, match="at least 2 sizes"):
+        load_script("benchmarks/ch7_scale.py").fit_power_law([1e4], [2.0])
+
+
+def test_two_tiny_sizes_train_and_report(scale, capsys):
+    runs = [scale.train(s) for s in ("a", "b")]
+    for r in runs:
+        assert r["tokens"] == 30 * 4 * 32 and r["flops"] == 6 * r["non_embedding_params"] * r["tokens"]
+        assert r["non_embedding_params"] < r["params"] and math.isfinite(r["val_loss"])
+    assert runs[0]["non_embedding_params"] < runs[1]["non_embedding_params"]
+    out = scale.report()
+    assert out["fit"]["points"] == 2 and math.isfinite(out["fit"]["alpha"])
+    assert "over 2 sizes" in capsys.readouterr().out
