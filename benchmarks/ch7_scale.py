@@ -1,12 +1,15 @@
 """Chapter 7 scale: GPT character LMs of four sizes, each trained on the same number of tokens.
 
 Same data, evaluation and recipe as `ch7_quality.py` (AdamW, warm-up then cosine decay, clipping), with
-one change between the runs: the model's size (SIZES, 0.05 M to 3 M non-embedding parameters). Every
+one change between the runs: the model's size (SIZES, 0.06 M to 3.2 M non-embedding parameters). Every
 size reads TOKENS training characters (the same random windows, seed 0) with the same peak learning
-rate; the runs differ in nothing else. A run writes results/ch7_scale/{size}.json (curve, final
-validation loss on the whole split, parameters, compute) and keeps its checkpoint in runs/ (scratch).
+rate, ch7_quality's (6e-3, tuned there for the 0.34 M size); the runs differ in nothing else. A run
+writes results/ch7_scale/{size}_lr{rate}_{tokens}M.json (curve, final validation loss on the whole
+split, parameters, compute, recipe) and keeps its checkpoint in runs/ (scratch). `report` fits the
+runs of the current recipe and lists the others (pilots: at 2e-3 and 5 M tokens the xs and s sizes
+were still leaving the bigram plateau, 2.434 and 2.197 nats/char, where 6e-3 gives s 1.87 at 5 M).
 
-    python benchmarks/ch7_scale.py train s        # one size (xs ~3 min ... l ~60 min on one thread)
+    python benchmarks/ch7_scale.py train s        # one size (xs ~10 min ... l ~2 h on one thread)
     python benchmarks/ch7_scale.py report         # loss vs parameters: the table and the fitted power law
 
 Parameters N count the weights of the blocks and the final LayerNorm, not the token and position
@@ -47,9 +50,20 @@ SIZES = {
     "l": dict(d_model=256, num_heads=4, num_layers=4, d_ff=1024),
 }
 COMMON = dict(max_len=256, dropout=0.0)
-TOKENS = 5_000_000                         # training characters per run (~1.3 passes over the training plays)
-TRAIN = dict(ch7_quality.TRAIN, lr=2e-3, budget_min=None, patience=10 ** 9, eval_every=244)
+TOKENS = 10_000_000                        # training characters per run (~2.6 passes over the training plays)
+TRAIN = dict(ch7_quality.TRAIN, budget_min=None, patience=10 ** 9, eval_every=244)
 TRAIN["steps"] = TOKENS // (TRAIN["batch_size"] * TRAIN["context"])
+
+
+def run_name(size: str, tr: dict) -> str:
+    """The file stem of one size's run under a recipe: its size, peak rate and training tokens."""
+    tokens = tr["steps"] * tr["batch_size"] * tr["context"]
+    return f"{size}_lr{tr['lr']:g}_{tokens / 1e6:.3g}M"
+
+
+def same_recipe(run: dict) -> bool:
+    """Whether a run's record used the current TRAIN (JSON turns tuples into lists)."""
+    return run["train"] == json.loads(json.dumps(TRAIN))
 
 
 def non_embedding_params(model: GPT) -> int:
@@ -77,7 +91,7 @@ def train(size: str) -> dict:
     cfg = dict(SIZES[size], **COMMON)
     RUNS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    ckpt, out = RUNS / f"{size}.npz", RESULTS / f"{size}.json"
+    ckpt, out = RUNS / f"{run_name(size, TRAIN)}.npz", RESULTS / f"{run_name(size, TRAIN)}.json"
     result = ch7_quality.train(corpus, cfg, TRAIN, ckpt, out, None, ch7_quality.VAL_LIMIT)
     model = load_checkpoint(GPT, ckpt)
     tokens = result["history"][-1]["tokens"]
@@ -93,9 +107,13 @@ def train(size: str) -> dict:
 def report() -> dict:
     """The table of the sizes trained so far and the power law fitted to them."""
     runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
-    runs = sorted((r for r in runs if "val_loss" in r), key=lambda r: r["non_embedding_params"])
+    done = sorted((r for r in runs if "val_loss" in r), key=lambda r: r["non_embedding_params"])
+    others = [r for r in done if not same_recipe(r)]
+    runs = [r for r in done if same_recipe(r)]
+    for r in others:
+        print(f"other recipe (not fitted): {run_name(r['size'], r['train'])}: validation {r['val_loss']:.3f}")
     if not runs:
-        sys.exit(f"no finished runs in {RESULTS}: python benchmarks/ch7_scale.py train xs")
+        sys.exit(f"no finished runs of the current recipe in {RESULTS}: python benchmarks/ch7_scale.py train xs")
     print("| size | d_model x layers | non-emb. params | all params | tokens | 6ND FLOPs | val nats/char | train min |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in runs:

@@ -1,4 +1,5 @@
 """benchmarks/ch7_scale.py: the power-law fit, and a tiny end-to-end run of two sizes."""
+import json
 import math
 import sys
 
@@ -42,6 +43,9 @@ def test_two_tiny_sizes_train_and_report(scale, capsys):
         assert r["tokens"] == 30 * 4 * 32 and r["flops"] == 6 * r["non_embedding_params"] * r["tokens"]
         assert r["non_embedding_params"] < r["params"] and math.isfinite(r["val_loss"])
     assert runs[0]["non_embedding_params"] < runs[1]["non_embedding_params"]
+    other = dict(runs[0], train=dict(runs[0]["train"], lr=1e-4))          # a pilot at another rate
+    (scale.RESULTS / "a_pilot.json").write_text(json.dumps(other))
     out = scale.report()
     assert out["fit"]["points"] == 2 and math.isfinite(out["fit"]["alpha"])
-    assert "over 2 sizes" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "over 2 sizes" in printed and "other recipe (not fitted): a_lr0.0001_" in printed
