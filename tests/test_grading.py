@@ -382,3 +382,17 @@ def test_grader_scores_an_unreadable_file_zero(tmp_path):
     rows = grade.grade_notebook(bad, "ch01", [str(HIDDEN)], secret=SECRET)
     assert [r.score for r in rows] == [0] * 6 and "could not be read" in rows[0].detail
     assert os.path.exists(bad)
+
+
+def test_split_prints_are_merged_into_one_output():
+    """A loaded kernel may send one print as two stream messages; the build merges them, so a
+    solutions notebook's outputs do not depend on the load of the machine that executed it."""
+    stream = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("print('q5: passed')", outputs=[
+        stream("stream", name="stdout", text="q5: passed 2/2 public checks"), stream("stream", name="stdout", text="\n"),
+        stream("stream", name="stderr", text="warning\n"), stream("stream", name="stdout", text="after\n")])
+    nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_markdown_cell("text")])
+    build.coalesce_streams(nb)
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
+        ("stdout", "q5: passed 2/2 public checks\n"), ("stderr", "warning\n"), ("stdout", "after\n")]
+    assert "outputs" not in nb.cells[1]

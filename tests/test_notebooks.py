@@ -144,6 +144,30 @@ def test_printed_lines_fit_the_page(md):
                       "{} characters (first: cell {}: {!r})".format(WIDTH, *wide[0]))
 
 
+# The exercise sets are book pages too (exercises/, solutions/); they are generated from grading_src/.
+EXERCISE_PAGES = sorted([*ROOT.glob("exercises/ch*.ipynb"), *ROOT.glob("solutions/ch*.ipynb")])
+
+
+def test_every_exercise_set_has_both_pages():
+    names = {p.parent.name: sorted(q.stem for q in EXERCISE_PAGES if q.parent == p.parent) for p in EXERCISE_PAGES}
+    masters = sorted(p.stem for p in ROOT.glob("grading_src/ch*.md"))
+    assert masters and names == {"exercises": masters, "solutions": masters}
+
+
+@pytest.mark.parametrize("page", EXERCISE_PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_exercise_pages_fit_the_page(page):
+    """Code lines (the hidden set-up cell included) and printed lines of exercise and solution pages
+    fit in the book's column, like the chapters'."""
+    cells = [c for c in nbformat.read(page, as_version=4).cells if c.cell_type == "code"]
+    code = [(i, line) for i, c in enumerate(cells) for line in _too_wide(c.source)]
+    printed = [(i, line) for i, c in enumerate(cells) for text in _text_outputs(c) for line in _too_wide(text)]
+    fix = f"reformat grading_src/{page.stem}.md, then run `make exercises`"
+    assert not code, (f"{page.relative_to(ROOT)}: {len(code)} code lines are longer than {WIDTH} characters; "
+                      f"{fix} (first: code cell {code[0][0]}: {code[0][1]!r})")
+    assert not printed, (f"{page.relative_to(ROOT)}: {len(printed)} printed lines are longer than {WIDTH} "
+                         f"characters; {fix} (first: code cell {printed[0][0]}: {printed[0][1]!r})")
+
+
 def test_readability_exemption_is_explicit():
     """The exemption names pages that exist, one by one, and every other page is checked."""
     for page in READABILITY_EXEMPT:

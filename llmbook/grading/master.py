@@ -98,11 +98,12 @@ def _stub_line(line: str) -> str:
 
 def colab_cell() -> nbformat.NotebookNode:
     """The course's standard first cell (hidden in the book): on Colab only, install llmbook; import llmbook.tf."""
-    source = ("# Set-up. On Colab: install the course package (llmbook) from the repository. Locally: nothing to do.\n"
+    source = ("# Set-up. On Colab: install the course package (llmbook) from the repository.\n"
+              "# Locally: nothing to do.\n"
               "import sys\n"
               "if \"google.colab\" in sys.modules:\n"
               f"    %pip install -q \"llmbook @ git+{llmbook.REPOSITORY}\"\n"
-              "import llmbook.tf  # imports TensorFlow quietly and lets it share the GPU with PyTorch")
+              "import llmbook.tf  # TensorFlow, imported quietly, sharing the GPU with PyTorch")
     return nbformat.v4.new_code_cell(source, metadata={"tags": ["remove-cell"]})
 
 
