@@ -62,3 +62,24 @@ def attention_cost_plot(cost: dict):
     t_ax.legend(loc="upper left", fontsize=8)             # the curves rise to the right: the upper left is empty
     fig.tight_layout()
     return t_ax, m_ax
+
+
+def power_law_plot(n: Sequence[float], loss: Sequence[float], labels: Sequence[str], a: float, alpha: float,
+                   xlabel: str = "non-embedding parameters N", ylabel: str = "validation nats/char"):
+    """Measured (N, L) points on log-log axes with the fitted line L = a N^-alpha; returns the axes."""
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    n, loss = np.asarray(n, float), np.asarray(loss, float)
+    _, ax = plt.subplots(figsize=(5.5, 3.6))
+    grid = np.geomspace(n.min() / 1.5, n.max() * 1.5, 50)                    # the line spans the points
+    ax.loglog(grid, a * grid ** -alpha, "k:", label=f"fit: L = {a:.2f} N^-{alpha:.3f}")
+    ax.loglog(n, loss, "o", label="measured")
+    for x, y, name in zip(n, loss, labels):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))      # 1.6, not 1.6 x 10^0
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return ax

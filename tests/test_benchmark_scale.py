@@ -49,3 +49,27 @@ def test_two_tiny_sizes_train_and_report(scale, capsys):
     assert out["fit"]["points"] == 2 and math.isfinite(out["fit"]["alpha"])
     printed = capsys.readouterr().out
     assert "over 2 sizes" in printed and "other recipe (not fitted): a_lr0.0001_" in printed
+
+
+def test_the_scale_page_shows_the_measured_runs(monkeypatch):
+    """chapters/07_llm/03_scale.md's sizes are the benchmark's, and its MEASURED rows are exactly the
+    finished runs of the current recipe in benchmarks/results/ch7_scale/, with their numbers."""
+    import re
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    module = load_script("benchmarks/ch7_scale.py")
+    page = (REPO / "chapters" / "07_llm" / "03_scale.md").read_text()
+    for size, cfg in module.SIZES.items():
+        assert (f'"{size}": dict(d_model={cfg["d_model"]}, num_heads={cfg["num_heads"]}, '
+                f'num_layers={cfg["num_layers"]}, d_ff={cfg["d_ff"]})') in page, f"size {size} differs on the page"
+    block = page[page.index("MEASURED = {"):page.index("}", page.index("MEASURED = {"))]
+    shown = {s: nums for s, *nums in re.findall(r'"(\w+)": \(([\d.]+), (\d+), ([\d.]+), ([\d.]+)\)', block)}
+    runs = [json.loads(p.read_text()) for p in sorted(module.RESULTS.glob("*.json"))]
+    runs = {r["size"]: r for r in runs if "val_loss" in r and module.same_recipe(r)}
+    assert len(runs) >= 3 and set(shown) == set(runs), \
+        f"the page shows {sorted(shown)}, the results hold {sorted(runs)}: update MEASURED in 03_scale.md"
+    for size, r in runs.items():
+        last = r["history"][-1]
+        assert shown[size] == [f"{r['val_loss']:.4f}", f"{r['train_s'] / 60:.0f}", f"{last['train_loss']:.3f}",
+                               f"{last['val_loss']:.3f}"], f"{size}: the page's numbers differ from its result file"
+        assert f"TOKENS = {r['tokens']:_}" in page
+    sys.modules.pop("ch7_quality", None)
