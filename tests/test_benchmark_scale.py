@@ -62,7 +62,8 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
         assert (f'"{size}": dict(d_model={cfg["d_model"]}, num_heads={cfg["num_heads"]}, '
                 f'num_layers={cfg["num_layers"]}, d_ff={cfg["d_ff"]})') in page, f"size {size} differs on the page"
     block = page[page.index("MEASURED = {"):page.index("}", page.index("MEASURED = {"))]
-    shown = {s: nums for s, *nums in re.findall(r'"(\w+)": \(([\d.]+), (\d+), ([\d.]+), ([\d.]+)\)', block)}
+    shown = {s: nums for s, *nums in
+             re.findall(r'"(\w+)": \(([\d.]+), (\d+), ([\d.]+), ([\d.]+), ([\d.]+)\)', block)}
     runs = [json.loads(p.read_text()) for p in sorted(module.RESULTS.glob("*.json"))]
     runs = {r["size"]: r for r in runs if "val_loss" in r and module.same_recipe(r)}
     assert len(runs) >= 3 and set(shown) == set(runs), \
@@ -70,6 +71,9 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
     for size, r in runs.items():
         last = r["history"][-1]
         assert shown[size] == [f"{r['val_loss']:.4f}", f"{r['train_s'] / 60:.0f}", f"{last['train_loss']:.3f}",
-                               f"{last['val_loss']:.3f}"], f"{size}: the page's numbers differ from its result file"
+                               f"{last['val_loss']:.3f}",
+                               f"{r['history'][-4]['val_loss'] - last['val_loss']:.3f}"], \
+            f"{size}: the page's numbers differ from its result file"
+        assert r["history"][-4]["step"] == r["history"][-1]["step"] - 489       # "the last 489 steps"
         assert f"TOKENS = {r['tokens']:_}" in page
     sys.modules.pop("ch7_quality", None)
