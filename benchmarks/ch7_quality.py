@@ -12,6 +12,16 @@ without improvement or at the end of the schedule.
     python benchmarks/ch7_quality.py                     # the recipe below (~60 min on one thread)
     python benchmarks/ch7_quality.py --skip-train        # evaluate the committed checkpoint (~1 min)
     python benchmarks/ch7_quality.py --pilot 240 --lr 6e-3 --out /tmp/p1   # a 4-minute pilot into a scratch folder
+    python benchmarks/ch7_quality.py --framework tf      # TensorFlow replays the PyTorch run (~40 min)
+
+The TensorFlow run (`--framework tf`, llmbook.tf.train.fit) replays the PyTorch run, so that the two
+differ in the framework only: the same initial weights (PyTorch's, seeded, copied with
+llmbook.parity), the same windows in the same order, the same learning rate at every step (the
+PyTorch run's cosine followed its wall-clock budget, so its logged rates are replayed, see
+`replayed_lr`), the same AdamW, clipping, evaluation and stopping rule. It writes
+llmbook/checkpoints/gpt_char_tf_trained.npz and results/ch7_quality_tf.json. (gpt_char_tf.npz stays
+the PyTorch weights converted, which the generation page needs to show both frameworks decoding
+the same model.)
 """
 from __future__ import annotations
 
@@ -38,6 +48,8 @@ from llmbook.torch.train import evaluate  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 CKPT = ROOT / "llmbook" / "checkpoints" / "gpt_char_torch.npz"
 RESULTS = ROOT / "benchmarks" / "results" / "ch7_quality.json"
+TF_CKPT = ROOT / "llmbook" / "checkpoints" / "gpt_char_tf_trained.npz"
+TF_RESULTS = ROOT / "benchmarks" / "results" / "ch7_quality_tf.json"
 CH3 = ROOT / "benchmarks" / "results" / "ch3_quality.json"
 MODEL = dict(d_model=96, num_heads=4, num_layers=3, d_ff=360, max_len=256, dropout=0.0)
 TRAIN = dict(context=256, batch_size=16, lr=6e-3, warmup=200, min_lr_ratio=0.1, weight_decay=0.1,
@@ -65,6 +77,29 @@ def lr_at(step: int, tr: dict, time_frac: float = 0.0) -> float:
         return tr["lr"] * (step + 1) / tr["warmup"]
     frac = min(1.0, max(time_frac, (step - tr["warmup"]) / max(1, tr["steps"] - tr["warmup"])))
     return tr["lr"] * (tr["min_lr_ratio"] + (1 - tr["min_lr_ratio"]) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def replayed_lr(reference: dict):
+    """step (0-based) -> the learning rate the reference run used at that step.
+
+    The warm-up is the formula; after it, each logged rate gives its cosine fraction (the inverse of
+    `lr_at`), the fraction is interpolated linearly between logged steps (from 0 at the end of the
+    warm-up) and continued at the last segment's slope past the last log, up to 1.
+    """
+    tr = reference["train"]
+    peak, r = tr["lr"], tr["min_lr_ratio"]
+    steps = np.array([tr["warmup"]] + [h["step"] - 1 for h in reference["history"]], dtype=float)
+    cos = np.clip(2 * (np.array([h["lr"] for h in reference["history"]]) / peak - r) / (1 - r) - 1, -1, 1)
+    fracs = np.concatenate([[0.0], np.arccos(cos) / math.pi])
+    slope = (fracs[-1] - fracs[-2]) / (steps[-1] - steps[-2])
+
+    def lr(step: int) -> float:
+        if step < tr["warmup"]:
+            return lr_at(step, tr)
+        frac = (np.interp(step, steps, fracs) if step <= steps[-1]
+                else min(1.0, fracs[-1] + slope * (step - steps[-1])))
+        return peak * (r + (1 - r) * 0.5 * (1 + math.cos(math.pi * frac)))
+    return lr
 
 
 def optimizer(model: GPT, tr: dict) -> torch.optim.AdamW:
@@ -137,16 +172,87 @@ def train(corpus, model_cfg: dict, tr: dict, ckpt: Path, out: Path, pilot_s: flo
     return result
 
 
+def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out: Path,
+             val_limit: int | None) -> dict:
+    """The PyTorch run `reference` replayed in TensorFlow (see the module's docstring)."""
+    import keras
+    from llmbook.parity import _triples, torch_to_tf
+    from llmbook.tf import gpt as tf_gpt
+    from llmbook.tf import tensorflow as tf
+    from llmbook.tf.checkpoint import save_checkpoint as tf_save
+    from llmbook.tf.train import evaluate as tf_evaluate, fit
+    threads = int(os.environ["OMP_NUM_THREADS"])
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if reference["model"] != model_cfg or reference["train"]["seed"] != tr["seed"]:
+        raise SystemExit(f"the PyTorch run in {RESULTS.name} used {reference['model']}, seed "
+                         f"{reference['train']['seed']}: replay it with the same model and seed")
+    llmbook.seed(tr["seed"])
+    config = dict(vocab_size=len(corpus.vocab), **model_cfg)
+    twin = GPT(**config)                                                   # PyTorch's initial weights
+    model = tf_gpt.GPT(**config)
+    model(np.zeros((1, 2), np.int64))                                      # build the variables
+    torch_to_tf(twin, model)
+    names = {id(p): n for n, p in twin.named_parameters()}
+    keep = [var for var, t, _ in _triples(twin, model)                     # no decay: as `optimizer`
+            if not (t.ndim == 2 and not names[id(t)].startswith("pos"))]
+    opt = keras.optimizers.AdamW(learning_rate=tr["lr"], weight_decay=tr["weight_decay"], beta_1=tr["betas"][0],
+                                 beta_2=tr["betas"][1], epsilon=1e-8)      # torch's epsilon
+    opt.exclude_from_weight_decay(var_list=keep)
+    lr = replayed_lr(reference)
+    rng = np.random.default_rng(tr["seed"])
+    data, T, B = corpus.train.astype(np.int64), tr["context"], tr["batch_size"]
+    val_b = eval_batches(corpus.validation, val_limit)
+
+    def windows(n: int):
+        """n batches of random windows, drawn as the PyTorch loop draws them."""
+        for _ in range(n):
+            chunk = data[rng.integers(0, len(data) - T - 1, B)[:, None] + np.arange(T + 1)]   # (B, T+1)
+            yield chunk[:, :-1], chunk[:, 1:]                                               # (B, T) each
+
+    params = int(sum(np.prod(v.shape) for v in model.weights))
+    print(f"TF GPT {model_cfg} = {params:,} parameters; replaying the PyTorch run's rates", flush=True)
+    result = dict(model=model_cfg, train=dict(tr, budget_min=None, schedule="replay of the PyTorch run's rates"),
+                  eval=EVAL, params=params, val_limit=val_limit)
+    best, bad, history, seconds, step, running = math.inf, 0, [], 0.0, 0, None
+    while step < tr["steps"]:
+        n = min(tr["eval_every"], tr["steps"] - step)
+        hist = fit(model, windows(n), optimizer=opt, clip=tr["clip"], progress=False,
+                   schedule=lambda k: lr(k - 1))                           # fit counts steps from 1
+        step, seconds = step + n, seconds + hist["seconds"][0]
+        for loss in hist["step_loss"]:                                     # the PyTorch loop's running mean
+            running = loss if running is None else 0.98 * running + 0.02 * loss
+        val = tf_evaluate(model, val_b)
+        history.append(dict(step=step, tokens=step * B * T, train_loss=running, val_loss=val,
+                            lr=lr(step - 1), seconds=seconds))
+        print(f"step {step:6d}  train {running:.3f}  val {val:.4f}  lr {lr(step - 1):.2e}  "
+              f"{seconds:6.0f} s  {step * B * T / seconds:,.0f} tok/s", flush=True)
+        if val < best - 1e-4:
+            best, bad = val, 0
+            tf_save(model, ckpt, **config)
+            result.update(best_step=step, best_val_loss=val, train_s=seconds)
+        else:
+            bad += 1
+        result["history"] = history
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        if bad >= tr["patience"]:
+            print(f"stop: no validation improvement in {bad} evaluations", flush=True)
+            break
+    return result
+
+
 def table_rows(result: dict) -> list[dict]:
-    """Chapters 1-3's character rows from their result files, the GPT row last."""
+    """Chapter 3's PyTorch character rows from their result file, then the GPT rows of both frameworks."""
     rows = []
     if CH3.exists():
         for r in json.loads(CH3.read_text())["rows"]:
             if r["framework"] == "PyTorch":
-                rows.append(dict(model=r["cell"].upper(), params=r["params"], val=r["val_loss"],
-                                 test=r["test_loss"], train_s=r.get("train_s")))
-    rows.append(dict(model="GPT (decoder-only)", params=result["params"], val=result["val_loss"],
-                     test=result["test_loss"], train_s=result.get("train_s")))
+                rows.append(dict(model=r["cell"].upper(), framework="PyTorch", params=r["params"],
+                                 val=r["val_loss"], test=r["test_loss"], train_s=r.get("train_s")))
+    others = [json.loads(p.read_text()) for p in (RESULTS, TF_RESULTS) if p.exists()]
+    for r in [o for o in others if o.get("framework") != result["framework"] and "val_loss" in o] + [result]:
+        rows.append(dict(model="GPT (decoder-only)", framework=r["framework"], params=r["params"],
+                         val=r["val_loss"], test=r["test_loss"], train_s=r.get("train_s")))
     return rows
 
 
@@ -160,9 +266,11 @@ def quality_row(result: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--framework", choices=("torch", "tf"), default="torch",
+                        help="tf: replay the PyTorch run of results/ch7_quality.json in TensorFlow")
     parser.add_argument("--skip-train", action="store_true", help="evaluate the committed checkpoint only")
     parser.add_argument("--pilot", type=float, default=None, metavar="SECONDS",
-                        help="a pilot: stop after this many seconds of training (needs --out)")
+                        help="a pilot: stop after this many seconds of training (needs --out; PyTorch)")
     parser.add_argument("--out", type=Path, default=None, help="scratch folder for a pilot's checkpoint and JSON")
     parser.add_argument("--val-limit", type=int, default=VAL_LIMIT, help="score only the first N validation windows")
     for k, v in {**MODEL, **TRAIN}.items():
@@ -174,32 +282,55 @@ def main() -> None:
     tr = {k: getattr(args, k, v) for k, v in TRAIN.items()}
     if (args.pilot is not None or model_cfg != MODEL or tr != TRAIN) and args.out is None and not args.skip_train:
         parser.error("a pilot or a changed recipe trains into a scratch folder: give --out DIR")
-    ckpt, out = (CKPT, RESULTS) if args.out is None else (args.out / CKPT.name, args.out / RESULTS.name)
+    if args.framework == "tf" and args.pilot is not None:
+        parser.error("--pilot is for PyTorch; the TensorFlow run replays a finished PyTorch run")
+    ckpt, out = (CKPT, RESULTS) if args.framework == "torch" else (TF_CKPT, TF_RESULTS)
+    if args.out is not None:
+        ckpt, out = args.out / ckpt.name, args.out / out.name
     corpus = tokenized_shakespeare("char")
     if args.skip_train:
         result = json.loads(out.read_text()) if out.exists() else dict(model=model_cfg, train=tr, eval=EVAL)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        result = train(corpus, model_cfg, tr, ckpt, out, args.pilot, args.val_limit)
+        if args.framework == "tf":
+            reference = (args.out or RESULTS.parent) / RESULTS.name
+            if not reference.exists():
+                parser.error(f"{reference} is missing: the TensorFlow run replays a PyTorch run, train it first")
+            result = train_tf(corpus, model_cfg, tr, json.loads(reference.read_text()), ckpt, out, args.val_limit)
+        else:
+            result = train(corpus, model_cfg, tr, ckpt, out, args.pilot, args.val_limit)
         if args.pilot is not None:                           # pilots compare the training curves only
             print(f"pilot: best val {result.get('best_val_loss', math.inf):.4f} at step {result.get('best_step')}")
             return
-    model = load_checkpoint(GPT, ckpt)
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    val, test = evaluate(model, eval_batches(corpus.validation)), evaluate(model, eval_batches(corpus.test))
-    result.update(params=sum(p.numel() for p in model.parameters()), val_loss=val, val_ppl=perplexity(val),
-                  test_loss=test, test_ppl=perplexity(test), framework="PyTorch",
+    val, test, params = final_scores(args.framework, ckpt, corpus)
+    result.update(params=params, val_loss=val, val_ppl=perplexity(val), test_loss=test, test_ppl=perplexity(test),
+                  framework={"torch": "PyTorch", "tf": "TensorFlow"}[args.framework],
                   threads=int(os.environ["OMP_NUM_THREADS"]), checkpoint_kb=ckpt.stat().st_size / 1024)
     result["rows"] = [quality_row(result)]                  # for the appendix's quality table
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nCharacter LMs on held-out plays (PyTorch; nats/char; float16 checkpoints)\n")
-    print("| model | parameters | val loss | val PPL | test loss | test PPL | train s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"\nCharacter LMs on held-out plays (nats/char; float16 checkpoints)\n")
+    print("| model | framework | parameters | val loss | val PPL | test loss | test PPL | train s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in table_rows(result):
         t = "" if r["train_s"] is None else f"{r['train_s']:.0f}"
-        print(f"| {r['model']} | {r['params']:,} | {r['val']:.3f} | {perplexity(r['val']):.2f} | {r['test']:.3f} | "
-              f"{perplexity(r['test']):.2f} | {t} |")
+        print(f"| {r['model']} | {r['framework']} | {r['params']:,} | {r['val']:.3f} | {perplexity(r['val']):.2f} | "
+              f"{r['test']:.3f} | {perplexity(r['test']):.2f} | {t} |")
     print(f"\nwritten {out}")
+
+
+def final_scores(framework: str, ckpt: Path, corpus) -> tuple[float, float, int]:
+    """(validation, test) nats/char of the kept checkpoint on the whole splits, and its parameter count."""
+    if framework == "torch":
+        model = load_checkpoint(GPT, ckpt)
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        params = sum(p.numel() for p in model.parameters())
+        return evaluate(model, eval_batches(corpus.validation)), evaluate(model, eval_batches(corpus.test)), params
+    from llmbook.tf import gpt as tf_gpt
+    from llmbook.tf.checkpoint import load_checkpoint as tf_load
+    from llmbook.tf.train import evaluate as tf_evaluate
+    model = tf_load(tf_gpt.GPT, ckpt)
+    params = int(sum(np.prod(v.shape) for v in model.weights))
+    return tf_evaluate(model, eval_batches(corpus.validation)), tf_evaluate(model, eval_batches(corpus.test)), params
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+"""benchmarks/ch7_quality.py: the TensorFlow run replays the PyTorch run (weights, windows, rates)."""
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, load_script
+from llmbook.data import tokenized_shakespeare
+
+TINY = dict(d_model=16, num_heads=2, num_layers=2, d_ff=32, max_len=256, dropout=0.0)
+
+
+@pytest.fixture
+def quality(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    module = load_script("benchmarks/ch7_quality.py")
+    real = module.eval_batches
+    monkeypatch.setattr(module, "eval_batches", lambda ids, limit=None: real(ids, 8))   # 8 windows: fast
+    yield module
+    sys.modules.pop("ch7_quality", None)
+
+
+def test_the_replayed_rates_are_the_logged_schedule(quality):
+    """A run whose cosine followed its clock (time ahead of steps) is replayed step by step."""
+    tr = dict(quality.TRAIN, steps=1000, warmup=20, eval_every=50)
+    clock = lambda step: 1.25 * (step - tr["warmup"]) / (tr["steps"] - tr["warmup"])   # noqa: E731
+    history = [dict(step=s, lr=quality.lr_at(s - 1, tr, clock(s - 1))) for s in range(50, 701, 50)]
+    lr = quality.replayed_lr(dict(train=tr, history=history))
+    for step in [0, 7, 19, 20, 49, 73, 333, 699, 720, 790]:       # warm-up, logged, between, past the log
+        assert lr(step) == pytest.approx(quality.lr_at(step, tr, clock(step)), rel=1e-9), step
+    assert lr(10 ** 6) == pytest.approx(tr["lr"] * tr["min_lr_ratio"])       # the decay ends at its floor
+
+
+def test_tensorflow_replays_a_pytorch_run(quality, tmp_path):
+    """Same initial weights, windows and rates: the two runs' validation curves agree to float noise."""
+    corpus = tokenized_shakespeare("char")
+    tr = dict(quality.TRAIN, context=32, batch_size=4, steps=40, eval_every=10, warmup=5, budget_min=None)
+    ref = quality.train(corpus, TINY, tr, tmp_path / "pt.npz", tmp_path / "pt.json", None, 8)
+    got = quality.train_tf(corpus, TINY, tr, ref, tmp_path / "tf.npz", tmp_path / "tf.json", 8)
+    want = [h["val_loss"] for h in ref["history"]]
+    seen = [h["val_loss"] for h in got["history"]]
+    assert len(seen) == len(want) == 4 and want[-1] < want[0] - 0.3           # it learned something
+    # measured: curves agree to 3e-6 nats/char after 40 steps; 1e-4 leaves room for other CPUs' rounding
+    assert np.abs(np.array(seen) - np.array(want)).max() < 1e-4, (seen, want)
+    assert [h["lr"] for h in got["history"]] == pytest.approx([h["lr"] for h in ref["history"]], rel=1e-9)
+    assert json.loads((tmp_path / "tf.json").read_text())["best_step"] == ref["best_step"]
+    assert (tmp_path / "tf.npz").exists() and math.isfinite(got["best_val_loss"])
+
+
+def test_the_tensorflow_run_refuses_another_model(quality, tmp_path):
+    corpus = tokenized_shakespeare("char")
+    ref = dict(model=dict(TINY, d_model=32), train=dict(quality.TRAIN), history=[])
+    with pytest.raises(SystemExit, match="same model and seed"):
+        quality.train_tf(corpus, TINY, dict(quality.TRAIN), ref, tmp_path / "tf.npz", tmp_path / "tf.json", 8)
