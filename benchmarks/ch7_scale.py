@@ -10,6 +10,8 @@ runs of the current recipe and lists the others (pilots: at 2e-3 and 5 M tokens 
 were still leaving the bigram plateau, 2.434 and 2.197 nats/char, where 6e-3 gives s 1.87 at 5 M).
 
     python benchmarks/ch7_scale.py train s        # one size (xs ~10 min ... l ~2 h on one thread)
+    python benchmarks/ch7_scale.py train l --lr 3e-3           # one change to the recipe: another record,
+    python benchmarks/ch7_scale.py train m --tokens 30000000   # listed by `report` but not fitted
     python benchmarks/ch7_scale.py report         # loss vs parameters: the table and the fitted power law
 
 Parameters N count the weights of the blocks and the final LayerNorm, not the token and position
@@ -84,15 +86,27 @@ def fit_power_law(n: np.ndarray, loss: np.ndarray) -> dict:
     return dict(alpha=float(-slope), a=float(math.exp(intercept)), alpha_se=se, points=len(x))
 
 
-def train(size: str) -> dict:
-    """Train one size on TOKENS characters; write its record."""
+def recipe(lr: float | None = None, tokens: int | None = None) -> dict:
+    """TRAIN, with another peak rate and/or number of training characters."""
+    tr = dict(TRAIN, lr=TRAIN["lr"] if lr is None else lr)
+    if tokens is not None:
+        if tokens < tr["batch_size"] * tr["context"] * tr["eval_every"]:
+            raise ValueError(f"tokens={tokens:,} is less than one evaluation interval of "
+                             f"{tr['batch_size'] * tr['context'] * tr['eval_every']:,} characters")
+        tr["steps"] = tokens // (tr["batch_size"] * tr["context"])
+    return tr
+
+
+def train(size: str, lr: float | None = None, tokens: int | None = None) -> dict:
+    """Train one size on TOKENS characters (or `tokens`) at the recipe's peak rate (or `lr`); write its record."""
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     corpus = tokenized_shakespeare("char")
     cfg = dict(SIZES[size], **COMMON)
+    tr = recipe(lr, tokens)
     RUNS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    ckpt, out = RUNS / f"{run_name(size, TRAIN)}.npz", RESULTS / f"{run_name(size, TRAIN)}.json"
-    result = ch7_quality.train(corpus, cfg, TRAIN, ckpt, out, None, ch7_quality.VAL_LIMIT)
+    ckpt, out = RUNS / f"{run_name(size, tr)}.npz", RESULTS / f"{run_name(size, tr)}.json"
+    result = ch7_quality.train(corpus, cfg, tr, ckpt, out, None, ch7_quality.VAL_LIMIT)
     model = load_checkpoint(GPT, ckpt)
     tokens = result["history"][-1]["tokens"]
     n = non_embedding_params(model)
@@ -134,10 +148,12 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train one size")
     t.add_argument("size", choices=list(SIZES))
+    t.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {TRAIN['lr']:g})")
+    t.add_argument("--tokens", type=int, default=None, help=f"training characters (default {TOKENS:,})")
     sub.add_parser("report", help="the table and the fitted exponent")
     args = parser.parse_args()
     if args.cmd == "train":
-        train(args.size)
+        train(args.size, args.lr, args.tokens)
     else:
         report()
 

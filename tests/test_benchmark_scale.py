@@ -43,12 +43,18 @@ def test_two_tiny_sizes_train_and_report(scale, capsys):
         assert r["tokens"] == 30 * 4 * 32 and r["flops"] == 6 * r["non_embedding_params"] * r["tokens"]
         assert r["non_embedding_params"] < r["params"] and math.isfinite(r["val_loss"])
     assert runs[0]["non_embedding_params"] < runs[1]["non_embedding_params"]
-    other = dict(runs[0], train=dict(runs[0]["train"], lr=1e-4))          # a pilot at another rate
-    (scale.RESULTS / "a_pilot.json").write_text(json.dumps(other))
+    other = scale.train("a", lr=1e-4, tokens=20 * 4 * 32)                  # one change each: rate, tokens
+    assert other["train"]["lr"] == 1e-4 and other["tokens"] == 20 * 4 * 32
+    assert (scale.RESULTS / "a_lr0.0001_0.00256M.json").exists()
     out = scale.report()
     assert out["fit"]["points"] == 2 and math.isfinite(out["fit"]["alpha"])
     printed = capsys.readouterr().out
-    assert "over 2 sizes" in printed and "other recipe (not fitted): a_lr0.0001_" in printed
+    assert "over 2 sizes" in printed and "other recipe (not fitted): a_lr0.0001_0.00256M" in printed
+
+
+def test_a_run_shorter_than_one_evaluation_is_refused(scale):
+    with pytest.raises(ValueError, match="less than one evaluation interval"):
+        scale.recipe(tokens=100)
 
 
 def test_the_scale_page_shows_the_measured_runs(monkeypatch):
