@@ -21,7 +21,7 @@ PyTorch run's cosine followed its wall-clock budget, so its logged rates are rep
 `replayed_lr`), the same AdamW, clipping, evaluation and stopping rule. It writes
 llmbook/checkpoints/gpt_char_tf_trained.npz and results/ch7_quality_tf.json. (gpt_char_tf.npz stays
 the PyTorch weights converted, which the generation page needs to show both frameworks decoding
-the same model.)
+the same model.) Both runs' validation curves are shipped in llmbook/checkpoints/gpt_char_curves.json.
 """
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ CKPT = ROOT / "llmbook" / "checkpoints" / "gpt_char_torch.npz"
 RESULTS = ROOT / "benchmarks" / "results" / "ch7_quality.json"
 TF_CKPT = ROOT / "llmbook" / "checkpoints" / "gpt_char_tf_trained.npz"
 TF_RESULTS = ROOT / "benchmarks" / "results" / "ch7_quality_tf.json"
+CURVES = CKPT.parent / "gpt_char_curves.json"   # both runs' validation curves, for chapter 7's page
 CH3 = ROOT / "benchmarks" / "results" / "ch3_quality.json"
 MODEL = dict(d_model=96, num_heads=4, num_layers=3, d_ff=360, max_len=256, dropout=0.0)
 TRAIN = dict(context=256, batch_size=16, lr=6e-3, warmup=200, min_lr_ratio=0.1, weight_decay=0.1,
@@ -110,6 +111,32 @@ def optimizer(model: GPT, tr: dict) -> torch.optim.AdamW:
                               dict(params=other, weight_decay=0.0)], lr=tr["lr"], betas=tr["betas"])
 
 
+class ValidationLog:
+    """A run's evaluations: printed, written to `out` as they come, the checkpoint saved on each new best."""
+
+    def __init__(self, result: dict, out: Path, patience: int, save):
+        self.result, self.out, self.patience, self.save = result, out, patience, save
+        self.best, self.bad = math.inf, 0
+        result["history"] = []
+
+    def __call__(self, entry: dict) -> bool:
+        """Record one evaluation (step, tokens, train_loss, val_loss, lr, seconds); True: stop, patience is spent."""
+        self.result["history"].append(entry)
+        print(f"step {entry['step']:6d}  train {entry['train_loss']:.3f}  val {entry['val_loss']:.4f}  "
+              f"lr {entry['lr']:.2e}  {entry['seconds']:6.0f} s  {entry['tokens'] / entry['seconds']:,.0f} tok/s",
+              flush=True)
+        if entry["val_loss"] < self.best - 1e-4:
+            self.best, self.bad = entry["val_loss"], 0
+            self.save()
+            self.result.update(best_step=entry["step"], best_val_loss=entry["val_loss"], train_s=entry["seconds"])
+        else:
+            self.bad += 1
+        self.out.write_text(json.dumps(self.result, indent=1) + "\n")
+        if self.bad >= self.patience:
+            print(f"stop: no validation improvement in {self.bad} evaluations", flush=True)
+        return self.bad >= self.patience
+
+
 def train(corpus, model_cfg: dict, tr: dict, ckpt: Path, out: Path, pilot_s: float | None,
           val_limit: int | None) -> dict:
     """Train with the schedule of `tr`, checkpointing on every validation improvement."""
@@ -123,8 +150,9 @@ def train(corpus, model_cfg: dict, tr: dict, ckpt: Path, out: Path, pilot_s: flo
     val_b = eval_batches(corpus.validation, val_limit)
     params = sum(p.numel() for p in model.parameters())
     print(f"GPT {model_cfg} = {params:,} parameters; train {tr}", flush=True)
-    best, bad, history, seconds, tokens = math.inf, 0, [], 0.0, 0
+    seconds, tokens = 0.0, 0
     result = dict(model=model_cfg, train=tr, eval=EVAL, params=params, val_limit=val_limit)
+    log = ValidationLog(result, out, tr["patience"], lambda: save_checkpoint(model, ckpt, **config))
     start = time.perf_counter()
     running = None
     budget = None if tr.get("budget_min") is None else 60 * tr["budget_min"]
@@ -152,20 +180,7 @@ def train(corpus, model_cfg: dict, tr: dict, ckpt: Path, out: Path, pilot_s: flo
             t0 = time.perf_counter()
             val = evaluate(model, val_b)
             start += time.perf_counter() - t0                              # evaluation time not counted
-            history.append(dict(step=step + 1, tokens=tokens, train_loss=running, val_loss=val,
-                                lr=lr, seconds=seconds))
-            print(f"step {step + 1:6d}  train {running:.3f}  val {val:.4f}  lr {lr:.2e}  "
-                  f"{seconds:6.0f} s  {tokens / seconds:,.0f} tok/s", flush=True)
-            if val < best - 1e-4:
-                best, bad = val, 0
-                save_checkpoint(model, ckpt, **config)
-                result.update(best_step=step + 1, best_val_loss=val, train_s=seconds, history=history)
-            else:
-                bad += 1
-            result["history"] = history
-            out.write_text(json.dumps(result, indent=1) + "\n")
-            if bad >= tr["patience"]:
-                print(f"stop: no validation improvement in {bad} evaluations", flush=True)
+            if log(dict(step=step + 1, tokens=tokens, train_loss=running, val_loss=val, lr=lr, seconds=seconds)):
                 break
         if done:
             break
@@ -214,7 +229,8 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
     print(f"TF GPT {model_cfg} = {params:,} parameters; replaying the PyTorch run's rates", flush=True)
     result = dict(model=model_cfg, train=dict(tr, budget_min=None, schedule="replay of the PyTorch run's rates"),
                   eval=EVAL, params=params, val_limit=val_limit)
-    best, bad, history, seconds, step, running = math.inf, 0, [], 0.0, 0, None
+    log = ValidationLog(result, out, tr["patience"], lambda: tf_save(model, ckpt, **config))
+    seconds, step, running = 0.0, 0, None
     while step < tr["steps"]:
         n = min(tr["eval_every"], tr["steps"] - step)
         hist = fit(model, windows(n), optimizer=opt, clip=tr["clip"], progress=False,
@@ -223,20 +239,8 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
         for loss in hist["step_loss"]:                                     # the PyTorch loop's running mean
             running = loss if running is None else 0.98 * running + 0.02 * loss
         val = tf_evaluate(model, val_b)
-        history.append(dict(step=step, tokens=step * B * T, train_loss=running, val_loss=val,
-                            lr=lr(step - 1), seconds=seconds))
-        print(f"step {step:6d}  train {running:.3f}  val {val:.4f}  lr {lr(step - 1):.2e}  "
-              f"{seconds:6.0f} s  {step * B * T / seconds:,.0f} tok/s", flush=True)
-        if val < best - 1e-4:
-            best, bad = val, 0
-            tf_save(model, ckpt, **config)
-            result.update(best_step=step, best_val_loss=val, train_s=seconds)
-        else:
-            bad += 1
-        result["history"] = history
-        out.write_text(json.dumps(result, indent=1) + "\n")
-        if bad >= tr["patience"]:
-            print(f"stop: no validation improvement in {bad} evaluations", flush=True)
+        if log(dict(step=step, tokens=step * B * T, train_loss=running, val_loss=val, lr=lr(step - 1),
+                    seconds=seconds)):
             break
     return result
 
@@ -315,7 +319,18 @@ def main() -> None:
         t = "" if r["train_s"] is None else f"{r['train_s']:.0f}"
         print(f"| {r['model']} | {r['framework']} | {r['params']:,} | {r['val']:.3f} | {perplexity(r['val']):.2f} | "
               f"{r['test']:.3f} | {perplexity(r['test']):.2f} | {t} |")
+    if args.out is None:
+        write_curves()
     print(f"\nwritten {out}")
+
+
+def write_curves() -> None:
+    """Ship the validation curves (on the first VAL_LIMIT windows) of the runs of both frameworks."""
+    runs = [json.loads(p.read_text()) for p in (RESULTS, TF_RESULTS) if p.exists()]
+    CURVES.write_text(json.dumps({r["framework"]: dict(step=[h["step"] for h in r["history"]],
+                                                       val_loss=[round(h["val_loss"], 5) for h in r["history"]],
+                                                       best_step=r["best_step"], val_limit=r["val_limit"])
+                                  for r in runs if "framework" in r}, indent=1) + "\n")
 
 
 def final_scores(framework: str, ckpt: Path, corpus) -> tuple[float, float, int]:

@@ -12,6 +12,8 @@ One recipe for every rung and both frameworks (RECIPE): SentencePiece 4k/4k (llm
 batches of 128 sentence pairs of similar length, Adam with a linear warm-up and inverse-square-root decay,
 label smoothing 0.1, dropout 0.2, gradient clipping at norm 1; every epoch ends with the validation loss (plain
 cross-entropy), the best epoch is kept, and training stops when it has not improved for PATIENCE epochs.
+One initialisation too: a TensorFlow run starts from the initial weights of its PyTorch twin of the same seed
+(`start_like_pytorch`), so the two frameworks' runs differ in their arithmetic and dropout masks only.
 The peak learning rate, 4e-3, was chosen from {1.5e-3, 4e-3} by the validation loss of 5-epoch pilots of
 rungs b and d (PyTorch, seed 0; `ladder.py pilot`, results/ladder_pilots.json): both architectures learn
 faster at 4e-3 (after 5 epochs: GRU 4.03 against 5.25, Transformer 3.33 against 3.96).
@@ -89,6 +91,18 @@ def build(F, rung: str, en, es):
     return getattr(F, cls_name), config
 
 
+def start_like_pytorch(model, rung: str, en, es, seed: int) -> None:
+    """Give a new TensorFlow model the initial weights of its PyTorch twin of the same seed (llmbook.parity).
+
+    One initialisation for both frameworks: their runs then differ in the framework's arithmetic (and its
+    dropout masks) only.
+    """
+    from llmbook.parity import torch_to_tf
+    cls, config = build(framework("torch"), rung, en, es)
+    llmbook.seed(seed)
+    torch_to_tf(cls(**config), model)
+
+
 def paths(rung: str, fw: str, seed: int) -> tuple[Path, Path, Path]:
     """Best checkpoint, resumable state, results file."""
     stem = STATE / f"ladder_{rung}_{fw}_s{seed}"
@@ -115,6 +129,8 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None, recipe: 
     peak = R["peak_lr"]
     llmbook.seed(seed)
     model = cls(**config)
+    if fw == "tf":
+        start_like_pytorch(model, rung, en, es, seed)
     schedule = F.warmup_inverse_sqrt(peak, R["warmup"])
     state = dict(history=[], best_val=float("inf"), best_epoch=0, train_s=0.0)
     opt = make_optimizer(fw, model, peak)

@@ -8,11 +8,12 @@ import matplotlib.pyplot as plt
 
 def line_plot(x: Sequence, series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str,
               title: str = "", logy: bool = False, ax=None):
-    """One line per named series over the same x values; returns the axes."""
+    """One line per named series over the same x values (or its own, given as an (x, y) pair); returns the axes."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 3.5))
     for name, ys in series.items():
-        ax.plot(list(x), list(ys), marker="o", label=name)
+        xs, ys = ys if isinstance(ys, tuple) else (x, ys)
+        ax.plot(list(xs), list(ys), marker="o", label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if logy:

@@ -110,6 +110,38 @@ def test_training_stops_when_validation_stops_improving(ladder, monkeypatch):
         assert 0 <= dec["bleu"] <= 100 and 0 <= dec["chrf"] <= 100
 
 
+@pytest.mark.parametrize("rung", ["b", "d"])
+def test_a_tensorflow_run_starts_from_its_pytorch_twins_initial_weights(ladder, monkeypatch, rung):
+    """One initialisation for both frameworks: the TF model that training receives is the PyTorch twin
+    of the same seed, converted (and not what TF's own initialisers would have drawn)."""
+    import llmbook
+    from llmbook.parity import torch_to_tf
+    real, seen = ladder.framework, {}
+
+    def spy(fw):
+        F = real(fw)
+
+        def fit(model, *a, **k):
+            seen.setdefault("weights", [np.array(w.numpy()) for w in model.weights])
+            return dict(loss=[1.0], val_loss=[1.0], seconds=[1.0])
+        F.fit = fit
+        return F
+
+    monkeypatch.setattr(ladder, "framework", spy)
+    ladder.train(rung, "tf", seed=3, stop_after=1)
+    _, en, es, _ = ladder.data()
+    (pt_cls, config), tf_cls = ladder.build(real("torch"), rung, en, es), ladder.build(real("tf"), rung, en, es)[0]
+    llmbook.seed(3)
+    twin = pt_cls(**config)
+    llmbook.seed(3)
+    converted, own = tf_cls(**config), tf_cls(**config)
+    torch_to_tf(twin, converted)
+    assert len(seen["weights"]) == len(converted.weights)
+    for got, want in zip(seen["weights"], converted.weights):
+        assert np.array_equal(got, want.numpy())
+    assert any(not np.array_equal(a, b.numpy()) for a, b in zip(seen["weights"], own.weights))
+
+
 @pytest.mark.parametrize("rung, fw", [("b", "tf"), ("f", "torch")])
 def test_a_rung_trains_and_scores(ladder, rung, fw):
     """A TensorFlow rung, and the decoder-only rung: validation loss falls, both decodings are scored."""

@@ -264,3 +264,15 @@ def test_show_source_lists_each_object_dedented():
     assert show_source(show_source).data.startswith("def show_source(*objs):")
     with pytest.raises(ValueError, match="at least one"):
         show_source()
+
+
+def test_a_line_plot_series_may_bring_its_own_x():
+    """llmbook.plots.line_plot: series on the shared x, and an (x, y) pair of another length on its own."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from llmbook.plots import line_plot
+    ax = line_plot([1, 2, 3], {"shared": [3.0, 2.0, 1.0], "own": ([1, 2, 3, 4], [4.0, 3.0, 2.5, 2.0])},
+                   "step", "loss")
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    assert list(lines["shared"].get_xdata()) == [1, 2, 3] and list(lines["own"].get_xdata()) == [1, 2, 3, 4]
+    assert list(lines["own"].get_ydata()) == [4.0, 3.0, 2.5, 2.0]
