@@ -82,4 +82,17 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
             f"{size}: the page's numbers differ from its result file"
         assert r["history"][-4]["step"] == r["history"][-1]["step"] - 489       # "the last 489 steps"
         assert f"TOKENS = {r['tokens']:_}" in page
+    others = [json.loads(p.read_text()) for p in sorted(module.RESULTS.glob("*.json"))]
+    others = {(r["size"], r["train"]["lr"]): r for r in others
+              if "val_loss" in r and not module.same_recipe(r) and r["tokens"] == module.TOKENS // 4096 * 4096}
+    block = page[page.index("ONE_CHANGE = {"):page.index("}", page.index("ONE_CHANGE = {"))]
+    shown = {(s, float(lr)): nums for s, lr, *nums in
+             re.findall(r'\("(\w+)", ([\d.]+)\): \(([\d.]+), (\d+), ([\d.]+), ([\d.]+), ([\d.]+)\)', block)}
+    assert set(shown) == set(others), f"ONE_CHANGE shows {sorted(shown)}, the results hold {sorted(others)}"
+    for key, r in others.items():
+        last = r["history"][-1]
+        assert shown[key] == [f"{r['val_loss']:.4f}", f"{r['train_s'] / 60:.0f}", f"{last['train_loss']:.3f}",
+                              f"{last['val_loss']:.3f}",
+                              f"{r['history'][-4]['val_loss'] - last['val_loss']:.3f}"], \
+            f"{key}: the page's numbers differ from its result file"
     sys.modules.pop("ch7_quality", None)
