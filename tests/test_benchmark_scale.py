@@ -57,6 +57,13 @@ def test_a_run_shorter_than_one_evaluation_is_refused(scale):
         scale.recipe(tokens=100)
 
 
+def page_row(r: dict) -> list[str]:
+    """A run as 03_scale.md prints it: validation, minutes, last train and validation loss, fall over 489 steps."""
+    last = r["history"][-1]
+    return [f"{r['val_loss']:.4f}", f"{r['train_s'] / 60:.0f}", f"{last['train_loss']:.3f}", f"{last['val_loss']:.3f}",
+            f"{r['history'][-4]['val_loss'] - last['val_loss']:.3f}"]
+
+
 def test_the_scale_page_shows_the_measured_runs(monkeypatch):
     """chapters/07_llm/03_scale.md's sizes are the benchmark's, and its MEASURED rows are exactly the
     finished runs of the current recipe in benchmarks/results/ch7_scale/, with their numbers."""
@@ -75,11 +82,8 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
     assert len(runs) >= 3 and set(shown) == set(runs), \
         f"the page shows {sorted(shown)}, the results hold {sorted(runs)}: update MEASURED in 03_scale.md"
     for size, r in runs.items():
+        assert shown[size] == page_row(r), f"{size}: the page's numbers differ from its result file"
         last = r["history"][-1]
-        assert shown[size] == [f"{r['val_loss']:.4f}", f"{r['train_s'] / 60:.0f}", f"{last['train_loss']:.3f}",
-                               f"{last['val_loss']:.3f}",
-                               f"{r['history'][-4]['val_loss'] - last['val_loss']:.3f}"], \
-            f"{size}: the page's numbers differ from its result file"
         assert r["history"][-4]["step"] == r["history"][-1]["step"] - 489       # "the last 489 steps"
         assert f"TOKENS = {r['tokens']:_}" in page
     others = [json.loads(p.read_text()) for p in sorted(module.RESULTS.glob("*.json"))]
@@ -90,9 +94,5 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
              re.findall(r'\("(\w+)", ([\d.]+)\): \(([\d.]+), (\d+), ([\d.]+), ([\d.]+), ([\d.]+)\)', block)}
     assert set(shown) == set(others), f"ONE_CHANGE shows {sorted(shown)}, the results hold {sorted(others)}"
     for key, r in others.items():
-        last = r["history"][-1]
-        assert shown[key] == [f"{r['val_loss']:.4f}", f"{r['train_s'] / 60:.0f}", f"{last['train_loss']:.3f}",
-                              f"{last['val_loss']:.3f}",
-                              f"{r['history'][-4]['val_loss'] - last['val_loss']:.3f}"], \
-            f"{key}: the page's numbers differ from its result file"
+        assert shown[key] == page_row(r), f"{key}: the page's numbers differ from its result file"
     sys.modules.pop("ch7_quality", None)
