@@ -196,12 +196,15 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
     from llmbook.tf import tensorflow as tf
     from llmbook.tf.checkpoint import save_checkpoint as tf_save
     from llmbook.tf.train import evaluate as tf_evaluate, fit
-    threads = int(os.environ["OMP_NUM_THREADS"])
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
     if reference["model"] != model_cfg or reference["train"]["seed"] != tr["seed"]:
         raise SystemExit(f"the PyTorch run in {RESULTS.name} used {reference['model']}, seed "
                          f"{reference['train']['seed']}: replay it with the same model and seed")
+    threads = int(os.environ["OMP_NUM_THREADS"])
+    try:                                      # settable only before TensorFlow has run anything
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:                      # already running (e.g. in a test session): keep its threads
+        pass
     llmbook.seed(tr["seed"])
     config = dict(vocab_size=len(corpus.vocab), **model_cfg)
     twin = GPT(**config)                                                   # PyTorch's initial weights
