@@ -103,10 +103,15 @@ def replayed_lr(reference: dict):
     return lr
 
 
+def decays(name: str, p) -> bool:
+    """Whether AdamW decays this PyTorch parameter: matrices only (not biases, LayerNorm gains or positions)."""
+    return p.ndim == 2 and not name.startswith("pos")
+
+
 def optimizer(model: GPT, tr: dict) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only (not on biases, LayerNorm gains or positions)."""
-    decay = [p for n, p in model.named_parameters() if p.ndim == 2 and not n.startswith("pos")]
-    other = [p for n, p in model.named_parameters() if not (p.ndim == 2 and not n.startswith("pos"))]
+    decay = [p for n, p in model.named_parameters() if decays(n, p)]
+    other = [p for n, p in model.named_parameters() if not decays(n, p)]
     return torch.optim.AdamW([dict(params=decay, weight_decay=tr["weight_decay"]),
                               dict(params=other, weight_decay=0.0)], lr=tr["lr"], betas=tr["betas"])
 
@@ -212,8 +217,7 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
     model(np.zeros((1, 2), np.int64))                                      # build the variables
     torch_to_tf(twin, model)
     names = {id(p): n for n, p in twin.named_parameters()}
-    keep = [var for var, t, _ in _triples(twin, model)                     # no decay: as `optimizer`
-            if not (t.ndim == 2 and not names[id(t)].startswith("pos"))]
+    keep = [var for var, t, _ in _triples(twin, model) if not decays(names[id(t)], t)]   # as `optimizer`
     opt = keras.optimizers.AdamW(learning_rate=tr["lr"], weight_decay=tr["weight_decay"], beta_1=tr["betas"][0],
                                  beta_2=tr["betas"][1], epsilon=1e-8)      # torch's epsilon
     opt.exclude_from_weight_decay(var_list=keep)
