@@ -226,7 +226,7 @@ def test_a_snapshot_of_a_run_that_never_started_says_how_to_start_it(ladder):
 
 
 @pytest.mark.parametrize("rung, name", [("a", "attention.Seq2SeqAttention"), ("b", "attention.Seq2SeqAttention"),
-                                        ("d", "transformer.Transformer")])
+                                        ("d", "transformer.Transformer"), ("f", "gpt.GPTTranslator")])
 def test_a_shipped_tensorflow_rung_without_its_own_run_is_the_pytorch_checkpoint_converted(rung, name, tmp_path):
     """Until the summary has a TensorFlow row for a rung, ladder_{rung}_tf.npz holds ladder_{rung}_torch.npz's
     values (tools/convert_checkpoint.py; the pages say so) and computes its logits."""
