@@ -451,3 +451,61 @@ def _(generated_perplexity):
     got = generated_perplexity(log_probs, ids, start)
     if not isinstance(got, float):
         fail(f"expected the perplexity as a Python float, got {type(got).__name__}: return float(...)")
+
+
+# The reference implementations behind the public checks' stored expected values.
+
+
+def _q7_reference(src, tgt, offset, bos, eos):
+    src, tgt = np.asarray(src, dtype=np.int64), offset + np.asarray(tgt, dtype=np.int64)
+    return (np.concatenate([src, [offset + bos], tgt]),
+            np.concatenate([np.full(len(src), -100), tgt, [offset + eos]]))
+
+
+def _q7_variants(src, tgt, offset, bos, eos):
+    """(inputs, targets) of the common mistakes, keyed by the likely cause."""
+    s, t = np.asarray(src, dtype=np.int64), np.asarray(tgt, dtype=np.int64)
+    inputs, targets = _q7_reference(src, tgt, offset, bos, eos)
+    ignored = np.full(len(s), -100)
+    out = {}
+    if len(t) == 0:
+        out["an empty target still has its <eos> to predict: the last target is offset + eos"] = \
+            (inputs, np.concatenate([ignored, [-100]]))
+    out |= {
+        "the source positions are scored: they predict given ids (the next source id, <bos>), so "
+        "their targets are -100": (inputs, np.concatenate([inputs[1:], [offset + eos]])),
+        "the target ids are not shifted: target id y is joint id offset + y":
+            (np.concatenate([s, [bos], t]), np.concatenate([ignored, t, [eos]])),
+        "the targets are not shifted by offset: target id y is joint id offset + y, in targets too":
+            (inputs, np.concatenate([ignored, t, [eos]])),
+        "<bos> is not shifted by offset: it is a target-vocabulary id, joint id offset + bos":
+            (np.concatenate([s, [bos], offset + t]), targets),
+        "<eos> is not shifted by offset: it is a target-vocabulary id, joint id offset + eos":
+            (inputs, np.concatenate([ignored, offset + t, [eos]])),
+        "the targets are not shifted: targets[i] is the id after inputs[i], so the position of <bos> "
+        "predicts the first target id": (inputs, np.concatenate([ignored, [-100], offset + t])),
+        "the prediction of <bos> is scored: the last source position's target is -100, <bos> is given":
+            (inputs, np.concatenate([ignored[1:], [offset + bos], offset + t, [offset + eos]])),
+        "nothing scored is marked 0, not -100: 0 is a real id, -100 is cross_entropy's ignore_index":
+            (inputs, np.concatenate([np.zeros(len(s), np.int64), offset + t, [offset + eos]])),
+    }
+    return out
+
+
+@check("q7", "random sources, targets and vocabularies")
+def _(joint_example):
+    rng = np.random.default_rng(SEED(70))
+    for _ in range(4):
+        offset = int(rng.integers(8, 50))
+        S, T = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        src = [int(v) for v in rng.integers(3, offset, S)]
+        tgt = [int(v) for v in rng.integers(3, 40, T)]
+        _q7_expect(joint_example, src, tgt, offset, 1, 2)
+
+
+@check("q7", "edge cases: an empty target, a one-id source, bos and eos at other ids")
+def _(joint_example):
+    rng = np.random.default_rng(SEED(71))
+    _q7_expect(joint_example, [int(v) for v in rng.integers(3, 20, 5)], [], 20, 1, 2)
+    _q7_expect(joint_example, [int(rng.integers(3, 20))], [int(v) for v in rng.integers(3, 9, 4)], 20, 1, 2)
+    _q7_expect(joint_example, [6, 4, 6], [5, 5], 7, 3, 0)

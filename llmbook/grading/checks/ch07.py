@@ -218,3 +218,36 @@ def _(generated_perplexity):
 @check("q6", "T=8, V=5, a prompt of 3 tokens")
 def _(generated_perplexity):
     _q6_expect(generated_perplexity, *_q6_text(8, 5, 3, seed=60), "for T=8, V=5, start=3")
+
+
+question("q7", answer="joint_example", points=1)
+
+
+def _q7_expect(joint_example, src, tgt, offset, bos, eos):
+    what = f"for src={list(src)}, tgt={list(tgt)}, offset={offset}, bos={bos}, eos={eos}"
+    src_in, tgt_in = np.array(src, dtype=np.int64), np.array(tgt, dtype=np.int64)
+    got = joint_example(src_in, tgt_in, offset, bos, eos)
+    expect_type(got, (tuple, list), "a pair (inputs, targets)", hint="return inputs, targets")
+    if len(got) != 2:
+        fail(f"expected a pair (inputs, targets) {what}, got {len(got)} values")
+    want = expected_value("_q7_reference", list(src), list(tgt), offset, bos, eos)
+    likely = expected_value("_q7_variants", list(src), list(tgt), offset, bos, eos)
+    for k, name in enumerate(("inputs", "targets")):
+        value = to_numpy(got[k], f"the {name} {what}")
+        expect_close(value, want[k], f"the {name} {what}", rtol=0, atol=0,
+                     likely={cause: pair[k] for cause, pair in likely.items()},
+                     hint="inputs: src, offset + bos, offset + tgt; targets: -100 on the source, "
+                          "then offset + tgt, offset + eos")
+        expect_dtype(value, "int64", f"the {name} {what}", hint="ids are integers: dtype=np.int64")
+    expect_close(src_in, np.array(src), "src after the call", rtol=0, atol=0, hint="do not modify src")
+    expect_close(tgt_in, np.array(tgt), "tgt after the call", rtol=0, atol=0, hint="do not modify tgt")
+
+
+@check("q7", "the example: a two-id source, a one-id target")
+def _(joint_example):
+    _q7_expect(joint_example, [5, 7], [3], 10, 1, 2)
+
+
+@check("q7", "a source of 4 ids, a target of 3")
+def _(joint_example):
+    _q7_expect(joint_example, [4, 9, 2, 6], [8, 5, 7], 12, 1, 2)
