@@ -52,7 +52,7 @@ TF_CKPT = ROOT / "llmbook" / "checkpoints" / "gpt_char_tf_trained.npz"
 TF_RESULTS = ROOT / "benchmarks" / "results" / "ch7_quality_tf.json"
 CURVES = CKPT.parent / "gpt_char_curves.json"   # both runs' validation curves, for chapter 7's page
 CH3 = ROOT / "benchmarks" / "results" / "ch3_quality.json"
-MODEL = dict(d_model=96, num_heads=4, num_layers=3, d_ff=360, max_len=256, dropout=0.0)
+MODEL = dict(d_model=96, num_heads=4, num_layers=3, d_ff=360, max_len=256, dropout=0.0, pos_std=1.0)
 TRAIN = dict(context=256, batch_size=16, lr=6e-3, warmup=200, min_lr_ratio=0.1, weight_decay=0.1,
              betas=(0.9, 0.99), clip=1.0, steps=20000, eval_every=250, patience=4, seed=0,
              budget_min=55.0)

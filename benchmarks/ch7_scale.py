@@ -51,7 +51,7 @@ SIZES = {
     "m": dict(d_model=160, num_heads=4, num_layers=4, d_ff=640),
     "l": dict(d_model=256, num_heads=4, num_layers=4, d_ff=1024),
 }
-COMMON = dict(max_len=256, dropout=0.0)
+COMMON = dict(max_len=256, dropout=0.0, pos_std=0.02)   # the committed runs predate GPT's pos_std=1 default
 TOKENS = 10_000_000                        # training characters per run (~2.6 passes over the training plays)
 TRAIN = dict(ch7_quality.TRAIN, budget_min=None, patience=10 ** 9, eval_every=244)
 TRAIN["steps"] = TOKENS // (TRAIN["batch_size"] * TRAIN["context"])

@@ -54,3 +54,20 @@ def test_the_tensorflow_run_refuses_another_model(quality, tmp_path):
     ref = dict(model=dict(TINY, d_model=32), train=dict(quality.TRAIN), history=[])
     with pytest.raises(SystemExit, match="same model and seed"):
         quality.train_tf(corpus, TINY, dict(quality.TRAIN), ref, tmp_path / "tf.npz", tmp_path / "tf.json", 8)
+
+
+def test_the_position_init_comparison_on_the_page_is_the_measured_runs():
+    """01_gpt.md's POS_INIT holds the four runs of results/ch7_pos_init/, which differ in pos_std only."""
+    import re
+    page = (REPO / "chapters" / "07_llm" / "01_gpt.md").read_text()
+    block = page[page.index("POS_INIT = {"):page.index("}", page.index("POS_INIT = {"))]
+    shown = {(float(s), int(k)): float(v) for s, k, v in re.findall(r"\(([\d.]+), (\d)\): ([\d.]+)", block)}
+    runs = [json.loads(p.read_text()) for p in sorted((REPO / "benchmarks" / "results" / "ch7_pos_init").glob("*.json"))]
+    assert len(runs) == len(shown) == 4
+    for r in runs:
+        key = (r["model"]["pos_std"], r["train"]["seed"])
+        assert shown[key] == round(r["val_loss"], 4), f"{key}: the page's number differs from its result file"
+        assert r["train"]["steps"] == 1500 and r["history"][-1]["step"] == 1500
+    strip = lambda r: ({k: v for k, v in r["model"].items() if k != "pos_std"},   # noqa: E731
+                       {k: v for k, v in r["train"].items() if k != "seed"})
+    assert all(strip(r) == strip(runs[0]) for r in runs), "the runs differ in more than pos_std and the seed"

@@ -166,6 +166,24 @@ def test_dropout_is_active_in_training_only():
     assert not np.array_equal(f(xt, training=True).numpy(), f(xt, training=True).numpy())
 
 
+@pytest.mark.parametrize("framework", ["torch", "tf"])
+def test_positions_start_at_the_scale_of_the_scaled_token_embeddings(framework):
+    """x_0 = E[ids] sqrt(D) + P: both terms start with unit variance, so positions are visible at step 0.
+
+    (A table at std 0.02 beside unit-variance tokens, as before, left the model nearly blind to order:
+    see chapter 7's first page.)"""
+    llmbook.seed(0)
+    sizes = dict(SIZES, d_model=96, max_len=256)
+    mod = torch_gpt if framework == "torch" else tf_gpt
+    m = mod.GPT(**sizes)
+    if framework == "torch":
+        token, pos = m.embed.weight.detach().numpy() * m.scale, m.pos.table.detach().numpy()
+    else:
+        token, pos = m.embed.embeddings.numpy() * m.scale, m.pos.table.numpy()
+    assert 0.9 < token.std() < 1.1 and 0.95 < pos.std() < 1.05           # 1,824 and 24,576 draws
+    assert mod.GPT(**sizes, pos_std=0.02).hparams["pos_std"] == 0.02      # kept, so old runs reproduce
+
+
 def test_checkpoints_round_trip(tmp_path, models):
     t, f = models
     x = ids()

@@ -127,12 +127,12 @@ def sinusoidal_encoding(max_len: int, d_model: int) -> np.ndarray:
 class PositionalEncoding(keras.layers.Layer):
     """Adds position vectors to embeddings: fixed sinusoids (Vaswani et al.) or a learned table."""
 
-    def __init__(self, d_model: int, max_len: int = 256, learned: bool = False):
+    def __init__(self, d_model: int, max_len: int = 256, learned: bool = False, std: float = 1.0):
         super().__init__()
         self.max_len, self.learned = max_len, learned
-        if learned:
+        if learned:   # std 1: the scale of token embeddings multiplied by sqrt(D), so positions are seen
             self.table = self.add_weight(shape=(max_len, d_model), name="table",
-                                         initializer=keras.initializers.RandomNormal(stddev=0.02))   # (L, D), trained
+                                         initializer=keras.initializers.RandomNormal(stddev=std))    # (L, D), trained
         else:
             self.table = tf.constant(sinusoidal_encoding(max_len, d_model))                          # (L, D), fixed
 

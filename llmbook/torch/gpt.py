@@ -4,6 +4,8 @@ Shapes: B batch, T tokens in this call, t tokens already in the key/value cache,
 (d_model), h heads, d_k = D / h per head, F feed-forward width, V vocabulary, L layers.
 
     x_0 = E[ids] * sqrt(D) + P[positions]                    token + learned position embeddings
+                                                             (E ~ N(0, 1/D), P ~ N(0, pos_std^2):
+                                                             both terms start at unit scale)
     x <- x + Drop(MultiHead(LN(x)))   with a causal mask     pre-norm blocks, no cross-attention
     x <- x + Drop(FFN(LN(x)))
     logits = LN(x) E^T                                       output tied to the input embedding
@@ -71,7 +73,7 @@ class GPT(nn.Module):
     """Decoder-only Transformer LM: embeddings, L causal blocks, final LayerNorm, tied output."""
 
     def __init__(self, vocab_size: int, d_model: int = 96, num_heads: int = 4, num_layers: int = 3,
-                 d_ff: int = 384, max_len: int = 256, dropout: float = 0.1):
+                 d_ff: int = 384, max_len: int = 256, dropout: float = 0.1, pos_std: float = 1.0):
         super().__init__()
         if d_model % num_heads:
             raise ValueError(f"d_model={d_model} is not divisible by num_heads={num_heads}: "
@@ -79,10 +81,11 @@ class GPT(nn.Module):
         self.vocab_size, self.d_model, self.num_heads = vocab_size, d_model, num_heads
         self.num_layers, self.d_k, self.max_len = num_layers, d_model // num_heads, max_len
         self.hparams = dict(vocab_size=vocab_size, d_model=d_model, num_heads=num_heads,   # constructor arguments
-                            num_layers=num_layers, d_ff=d_ff, max_len=max_len, dropout=dropout)
+                            num_layers=num_layers, d_ff=d_ff, max_len=max_len, dropout=dropout,
+                            pos_std=pos_std)
         self.embed = nn.Embedding(vocab_size, d_model)
         nn.init.normal_(self.embed.weight, std=d_model ** -0.5)            # unit variance after * sqrt(D)
-        self.pos = PositionalEncoding(d_model, max_len, learned=True)
+        self.pos = PositionalEncoding(d_model, max_len, learned=True, std=pos_std)
         self.layers = nn.ModuleList(Block(d_model, num_heads, d_ff, dropout) for _ in range(num_layers))
         self.norm = nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
@@ -163,10 +166,11 @@ class GPTTranslator(nn.Module):
     """
 
     def __init__(self, src_vocab_size: int, tgt_vocab_size: int, d_model: int = 96, num_heads: int = 4,
-                 num_layers: int = 6, d_ff: int = 224, max_len: int = 256, dropout: float = 0.1, pad_id: int = 0):
+                 num_layers: int = 6, d_ff: int = 224, max_len: int = 256, dropout: float = 0.1, pad_id: int = 0,
+                 pos_std: float = 1.0):
         super().__init__()
         self.offset, self.pad_id = src_vocab_size, pad_id
-        self.gpt = GPT(src_vocab_size + tgt_vocab_size, d_model, num_heads, num_layers, d_ff, max_len, dropout)
+        self.gpt = GPT(src_vocab_size + tgt_vocab_size, d_model, num_heads, num_layers, d_ff, max_len, dropout, pos_std)
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         """Logits of every target position given the source (B, S) and the shifted targets (B, T) -> (B, T, V_tgt)."""

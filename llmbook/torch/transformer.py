@@ -137,11 +137,11 @@ def sinusoidal_encoding(max_len: int, d_model: int) -> np.ndarray:
 class PositionalEncoding(nn.Module):
     """Adds position vectors to embeddings: fixed sinusoids (Vaswani et al.) or a learned table."""
 
-    def __init__(self, d_model: int, max_len: int = 256, learned: bool = False):
+    def __init__(self, d_model: int, max_len: int = 256, learned: bool = False, std: float = 1.0):
         super().__init__()
         self.max_len, self.learned = max_len, learned
-        if learned:
-            self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)     # (L, D), trained
+        if learned:   # std 1: the scale of token embeddings multiplied by sqrt(D), so positions are seen
+            self.table = nn.Parameter(torch.randn(max_len, d_model) * std)      # (L, D), trained
         else:
             self.register_buffer("table", torch.from_numpy(sinusoidal_encoding(max_len, d_model)),
                                  persistent=False)                              # (L, D), fixed
