@@ -57,15 +57,15 @@ TRAIN = dict(ch7_quality.TRAIN, budget_min=None, patience=10 ** 9, eval_every=24
 TRAIN["steps"] = TOKENS // (TRAIN["batch_size"] * TRAIN["context"])
 
 
-def run_name(size: str, tr: dict) -> str:
-    """The file stem of one size's run under a recipe: its size, peak rate and training tokens."""
+def run_name(size: str, tr: dict, pos_std: float = 0.02) -> str:
+    """The file stem of one size's run: its size, peak rate, training tokens and (when not 0.02) pos_std."""
     tokens = tr["steps"] * tr["batch_size"] * tr["context"]
-    return f"{size}_lr{tr['lr']:g}_{tokens / 1e6:.3g}M"
+    return f"{size}_lr{tr['lr']:g}_{tokens / 1e6:.3g}M" + ("" if pos_std == 0.02 else f"_pos{pos_std:g}")
 
 
 def same_recipe(run: dict) -> bool:
-    """Whether a run's record used the current TRAIN (JSON turns tuples into lists)."""
-    return run["train"] == json.loads(json.dumps(TRAIN))
+    """Whether a run used the current TRAIN and COMMON's pos_std (records without one predate it: 0.02)."""
+    return run["train"] == json.loads(json.dumps(TRAIN)) and run["model"].get("pos_std", 0.02) == COMMON["pos_std"]
 
 
 def non_embedding_params(model: GPT) -> int:
@@ -97,15 +97,16 @@ def recipe(lr: float | None = None, tokens: int | None = None) -> dict:
     return tr
 
 
-def train(size: str, lr: float | None = None, tokens: int | None = None) -> dict:
+def train(size: str, lr: float | None = None, tokens: int | None = None, pos_std: float | None = None) -> dict:
     """Train one size on TOKENS characters (or `tokens`) at the recipe's peak rate (or `lr`); write its record."""
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     corpus = tokenized_shakespeare("char")
-    cfg = dict(SIZES[size], **COMMON)
+    cfg = dict(SIZES[size], **dict(COMMON, pos_std=COMMON["pos_std"] if pos_std is None else pos_std))
     tr = recipe(lr, tokens)
     RUNS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    ckpt, out = RUNS / f"{run_name(size, tr)}.npz", RESULTS / f"{run_name(size, tr)}.json"
+    name = run_name(size, tr, cfg["pos_std"])
+    ckpt, out = RUNS / f"{name}.npz", RESULTS / f"{name}.json"
     result = ch7_quality.train(corpus, cfg, tr, ckpt, out, None, ch7_quality.VAL_LIMIT)
     model = load_checkpoint(GPT, ckpt)
     tokens = result["history"][-1]["tokens"]
@@ -125,7 +126,8 @@ def report() -> dict:
     others = [r for r in done if not same_recipe(r)]
     runs = [r for r in done if same_recipe(r)]
     for r in others:
-        print(f"other recipe (not fitted): {run_name(r['size'], r['train'])}: validation {r['val_loss']:.3f}")
+        name = run_name(r["size"], r["train"], r["model"].get("pos_std", 0.02))
+        print(f"other recipe (not fitted): {name}: validation {r['val_loss']:.3f}")
     if not runs:
         sys.exit(f"no finished runs of the current recipe in {RESULTS}: python benchmarks/ch7_scale.py train xs")
     print("| size | d_model x layers | non-emb. params | all params | tokens | 6ND FLOPs | val nats/char | train min |")
@@ -150,10 +152,12 @@ def main() -> None:
     t.add_argument("size", choices=list(SIZES))
     t.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {TRAIN['lr']:g})")
     t.add_argument("--tokens", type=int, default=None, help=f"training characters (default {TOKENS:,})")
+    t.add_argument("--pos-std", type=float, default=None,
+                   help=f"the position table's starting std (default {COMMON['pos_std']:g}; GPT's default is 1)")
     sub.add_parser("report", help="the table and the fitted exponent")
     args = parser.parse_args()
     if args.cmd == "train":
-        train(args.size, args.lr, args.tokens)
+        train(args.size, args.lr, args.tokens, args.pos_std)
     else:
         report()
 

@@ -46,10 +46,14 @@ def test_two_tiny_sizes_train_and_report(scale, capsys):
     other = scale.train("a", lr=1e-4, tokens=20 * 4 * 32)                  # one change each: rate, tokens
     assert other["train"]["lr"] == 1e-4 and other["tokens"] == 20 * 4 * 32
     assert (scale.RESULTS / "a_lr0.0001_0.00256M.json").exists()
+    pos = scale.train("a", pos_std=1.0)                                  # one change: the position scale
+    assert pos["model"]["pos_std"] == 1.0 and runs[0]["model"]["pos_std"] == scale.COMMON["pos_std"]
+    assert (scale.RESULTS / "a_lr0.006_0.00384M_pos1.json").exists()
     out = scale.report()
     assert out["fit"]["points"] == 2 and math.isfinite(out["fit"]["alpha"])
     printed = capsys.readouterr().out
     assert "over 2 sizes" in printed and "other recipe (not fitted): a_lr0.0001_0.00256M" in printed
+    assert "other recipe (not fitted): a_lr0.006_0.00384M_pos1" in printed
 
 
 def test_a_run_shorter_than_one_evaluation_is_refused(scale):
@@ -88,7 +92,8 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
         assert f"TOKENS = {r['tokens']:_}" in page
     others = [json.loads(p.read_text()) for p in sorted(module.RESULTS.glob("*.json"))]
     others = {(r["size"], r["train"]["lr"]): r for r in others
-              if "val_loss" in r and not module.same_recipe(r) and r["tokens"] == module.TOKENS // 4096 * 4096}
+              if "val_loss" in r and not module.same_recipe(r) and r["tokens"] == module.TOKENS // 4096 * 4096
+              and r["model"].get("pos_std", 0.02) == module.COMMON["pos_std"]}      # the learning rate changed
     block = page[page.index("ONE_CHANGE = {"):page.index("}", page.index("ONE_CHANGE = {"))]
     shown = {(s, float(lr)): nums for s, lr, *nums in
              re.findall(r'\("(\w+)", ([\d.]+)\): \(([\d.]+), (\d+), ([\d.]+), ([\d.]+), ([\d.]+)\)', block)}
