@@ -45,15 +45,15 @@ def test_two_tiny_sizes_train_and_report(scale, capsys):
     assert runs[0]["non_embedding_params"] < runs[1]["non_embedding_params"]
     other = scale.train("a", lr=1e-4, tokens=20 * 4 * 32)                  # one change each: rate, tokens
     assert other["train"]["lr"] == 1e-4 and other["tokens"] == 20 * 4 * 32
-    assert (scale.RESULTS / "a_lr0.0001_0.00256M.json").exists()
-    pos = scale.train("a", pos_std=1.0)                                  # one change: the position scale
-    assert pos["model"]["pos_std"] == 1.0 and runs[0]["model"]["pos_std"] == scale.COMMON["pos_std"]
-    assert (scale.RESULTS / "a_lr0.006_0.00384M_pos1.json").exists()
+    assert (scale.RESULTS / "a_lr0.0001_0.00256M_pos1.json").exists()
+    pos = scale.train("a", pos_std=0.02)                                 # one change: the position scale
+    assert pos["model"]["pos_std"] == 0.02 and runs[0]["model"]["pos_std"] == scale.COMMON["pos_std"] == 1.0
+    assert (scale.RESULTS / "a_lr0.006_0.00384M.json").exists()          # 0.02: the name of the first runs
     out = scale.report()
     assert out["fit"]["points"] == 2 and math.isfinite(out["fit"]["alpha"])
     printed = capsys.readouterr().out
-    assert "over 2 sizes" in printed and "other recipe (not fitted): a_lr0.0001_0.00256M" in printed
-    assert "other recipe (not fitted): a_lr0.006_0.00384M_pos1" in printed
+    assert "over 2 sizes" in printed and "other recipe (not fitted): a_lr0.0001_0.00256M_pos1" in printed
+    assert "other recipe (not fitted): a_lr0.006_0.00384M:" in printed
 
 
 def test_a_run_shorter_than_one_evaluation_is_refused(scale):
@@ -69,8 +69,9 @@ def page_row(r: dict) -> list[str]:
 
 
 def test_the_scale_page_shows_the_measured_runs(monkeypatch):
-    """chapters/07_llm/03_scale.md's sizes are the benchmark's, and its MEASURED rows are exactly the
-    finished runs of the current recipe in benchmarks/results/ch7_scale/, with their numbers."""
+    """chapters/07_llm/03_scale.md's sizes are the benchmark's, its MEASURED rows are exactly the
+    finished runs of the current recipe in benchmarks/results/ch7_scale/, and its EARLIER rows the
+    other runs on as many characters (position table at 0.02), with their numbers."""
     import re
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     module = load_script("benchmarks/ch7_scale.py")
@@ -92,12 +93,12 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
         assert f"TOKENS = {r['tokens']:_}" in page
     others = [json.loads(p.read_text()) for p in sorted(module.RESULTS.glob("*.json"))]
     others = {(r["size"], r["train"]["lr"]): r for r in others
-              if "val_loss" in r and not module.same_recipe(r) and r["tokens"] == module.TOKENS // 4096 * 4096
-              and r["model"].get("pos_std", 0.02) == module.COMMON["pos_std"]}      # the learning rate changed
-    block = page[page.index("ONE_CHANGE = {"):page.index("}", page.index("ONE_CHANGE = {"))]
+              if "val_loss" in r and not module.same_recipe(r) and r["tokens"] == module.TOKENS // 4096 * 4096}
+    assert all(r["model"].get("pos_std", 0.02) == 0.02 for r in others.values()), "EARLIER: table at 0.02"
+    block = page[page.index("EARLIER = {"):page.index("}", page.index("EARLIER = {"))]
     shown = {(s, float(lr)): nums for s, lr, *nums in
              re.findall(r'\("(\w+)", ([\d.]+)\): \(([\d.]+), (\d+), ([\d.]+), ([\d.]+), ([\d.]+)\)', block)}
-    assert set(shown) == set(others), f"ONE_CHANGE shows {sorted(shown)}, the results hold {sorted(others)}"
+    assert set(shown) == set(others), f"EARLIER shows {sorted(shown)}, the results hold {sorted(others)}"
     for key, r in others.items():
         assert shown[key] == page_row(r), f"{key}: the page's numbers differ from its result file"
     sys.modules.pop("ch7_quality", None)
