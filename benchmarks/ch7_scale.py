@@ -60,15 +60,20 @@ TRAIN = dict(ch7_quality.TRAIN, budget_min=None, patience=10 ** 9, eval_every=24
 TRAIN["steps"] = TOKENS // (TRAIN["batch_size"] * TRAIN["context"])
 
 
-def run_name(size: str, tr: dict, pos_std: float = 0.02) -> str:
+def run_name(size: str, tr: dict, pos_std: float) -> str:
     """The file stem of one size's run: its size, peak rate, training tokens and (when not 0.02) pos_std."""
     tokens = tr["steps"] * tr["batch_size"] * tr["context"]
     return f"{size}_lr{tr['lr']:g}_{tokens / 1e6:.3g}M" + ("" if pos_std == 0.02 else f"_pos{pos_std:g}")
 
 
+def pos_std_of(run: dict) -> float:
+    """A run's position-table std (records without one predate the key: 0.02)."""
+    return run["model"].get("pos_std", 0.02)
+
+
 def same_recipe(run: dict) -> bool:
-    """Whether a run used the current TRAIN and COMMON's pos_std (records without one predate it: 0.02)."""
-    return run["train"] == json.loads(json.dumps(TRAIN)) and run["model"].get("pos_std", 0.02) == COMMON["pos_std"]
+    """Whether a run used the current TRAIN and COMMON's pos_std (JSON turns tuples into lists)."""
+    return run["train"] == json.loads(json.dumps(TRAIN)) and pos_std_of(run) == COMMON["pos_std"]
 
 
 def non_embedding_params(model: GPT) -> int:
@@ -104,7 +109,9 @@ def train(size: str, lr: float | None = None, tokens: int | None = None, pos_std
     """Train one size on TOKENS characters (or `tokens`) at the recipe's peak rate (or `lr`); write its record."""
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     corpus = tokenized_shakespeare("char")
-    cfg = dict(SIZES[size], **dict(COMMON, pos_std=COMMON["pos_std"] if pos_std is None else pos_std))
+    cfg = dict(SIZES[size], **COMMON)
+    if pos_std is not None:
+        cfg["pos_std"] = pos_std
     tr = recipe(lr, tokens)
     RUNS.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -129,8 +136,8 @@ def report() -> dict:
     others = [r for r in done if not same_recipe(r)]
     runs = [r for r in done if same_recipe(r)]
     for r in others:
-        name = run_name(r["size"], r["train"], r["model"].get("pos_std", 0.02))
-        print(f"other recipe (not fitted): {name}: validation {r['val_loss']:.3f}")
+        print(f"other recipe (not fitted): {run_name(r['size'], r['train'], pos_std_of(r))}: "
+              f"validation {r['val_loss']:.3f}")
     if not runs:
         sys.exit(f"no finished runs of the current recipe in {RESULTS}: python benchmarks/ch7_scale.py train xs")
     print("| size | d_model x layers | non-emb. params | all params | tokens | 6ND FLOPs | val nats/char | train min |")

@@ -94,7 +94,7 @@ def test_the_scale_page_shows_the_measured_runs(monkeypatch):
     others = [json.loads(p.read_text()) for p in sorted(module.RESULTS.glob("*.json"))]
     others = {(r["size"], r["train"]["lr"]): r for r in others
               if "val_loss" in r and not module.same_recipe(r) and r["tokens"] == module.TOKENS // 4096 * 4096}
-    assert all(r["model"].get("pos_std", 0.02) == 0.02 for r in others.values()), "EARLIER: table at 0.02"
+    assert all(module.pos_std_of(r) == 0.02 for r in others.values()), "EARLIER: table at 0.02"
     block = page[page.index("EARLIER = {"):page.index("}", page.index("EARLIER = {"))]
     shown = {(s, float(lr)): nums for s, lr, *nums in
              re.findall(r'\("(\w+)", ([\d.]+)\): \(([\d.]+), (\d+), ([\d.]+), ([\d.]+), ([\d.]+)\)', block)}
