@@ -62,9 +62,9 @@ def test_a_run_shorter_than_one_evaluation_is_refused(scale):
 
 
 def page_row(r: dict) -> list[str]:
-    """A run as 03_scale.md prints it: validation, minutes, last train and validation loss, fall over 489 steps."""
+    """A run as 03_scale.md prints it: validation, seconds, last train and validation loss, fall over 489 steps."""
     last = r["history"][-1]
-    return [f"{r['val_loss']:.4f}", f"{r['train_s'] / 60:.0f}", f"{last['train_loss']:.3f}", f"{last['val_loss']:.3f}",
+    return [f"{r['val_loss']:.4f}", f"{r['train_s']:.0f}", f"{last['train_loss']:.3f}", f"{last['val_loss']:.3f}",
             f"{r['history'][-4]['val_loss'] - last['val_loss']:.3f}"]
 
 
