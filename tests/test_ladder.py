@@ -252,3 +252,21 @@ def test_a_shipped_tensorflow_rung_without_its_own_run_is_the_pytorch_checkpoint
     got = tf_load(tf_cls, shipped)(src, tgt).numpy()                               # (B, T, V)
     # as for the GPT (tests/test_gpt.py): float32 rounding grows with the trained logits' scale
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_the_shipped_summary_holds_every_committed_run(monkeypatch):
+    """llmbook/checkpoints/ladder.json (what the pages print) pools exactly the runs in benchmarks/results/ladder/."""
+    results = ROOT / "benchmarks" / "results" / "ladder"
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(results.glob("*.json"))]
+    committed = {(r["rung"], r["framework"]): [] for r in runs}
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        committed[r["rung"], r["framework"]].append(r["seed"])
+    summary = json.loads((ROOT / "llmbook" / "checkpoints" / "ladder.json").read_text(encoding="utf-8"))
+    shipped = {(r["rung"], r["framework"]): r["seeds"] for r in summary["rows"]}
+    assert shipped == committed, (f"the shipped summary pools {shipped}, the results hold {committed}: run "
+                                  "python benchmarks/ladder.py report --write and re-run the ladder's pages")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    quality = json.loads((ROOT / "benchmarks" / "results" / "ladder.json").read_text(encoding="utf-8"))
+    assert quality == load_script("benchmarks/ladder.py").quality_rows(summary), \
+        "benchmarks/results/ladder.json is not the shipped summary's rows: run python benchmarks/ladder.py report --write"
+    sys.modules.pop("seq2seq_common", None)
