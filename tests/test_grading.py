@@ -396,3 +396,26 @@ def test_split_prints_are_merged_into_one_output():
     assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
         ("stdout", "q5: passed 2/2 public checks\n"), ("stderr", "warning\n"), ("stdout", "after\n")]
     assert "outputs" not in nb.cells[1]
+
+
+# --- functions a question asks the learner to write ------------------------------------------------
+
+
+def test_a_forbidden_call_is_caught_through_an_alias_and_the_watch_cannot_be_switched_off():
+    import sys
+
+    from llmbook.grading.forbid import ForbiddenCall, forbidding
+    from llmbook.sampling import top_k_filter as renamed
+    logits = np.array([1.0, 3.0, 2.0])
+    with forbidding(["numpy.linalg.svd"]):                 # other calls pass through
+        renamed(logits, 2)
+    with pytest.raises(ForbiddenCall, match="called llmbook.sampling.top_k_filter"):
+        with forbidding(["llmbook.sampling.top_k_filter"]):
+            renamed(logits, 2)
+    assert sys.getprofile() is None, "the watch must be removed after the answer ran"
+    with pytest.raises(ForbiddenCall, match="sys.setprofile"):
+        with forbidding(["llmbook.sampling.top_k_filter"]):
+            sys.setprofile(None)
+    with pytest.raises(ValueError, match="names no importable function"):
+        with forbidding(["llmbook.sampling.no_such_filter"]):
+            pass

@@ -35,12 +35,21 @@ def fail(message: str) -> None:
 class Answer:
     """Wraps the learner's function so its exceptions become messages naming the exception and the line."""
 
-    def __init__(self, fn: Callable, name: str):
-        self.fn, self.name = fn, name
+    def __init__(self, fn: Callable, name: str, forbid: tuple[str, ...] = ()):
+        self.fn, self.name, self.forbid = fn, name, tuple(forbid)
+
+    def _run(self, args, kwargs):
+        """Call the learner's function, watching the question's forbidden calls where it runs."""
+        from llmbook.grading.forbid import forbidding
+        from llmbook.grading.remote import Remote
+        if isinstance(self.fn, Remote):
+            return self.fn.call(args, kwargs, forbid=self.forbid)
+        with forbidding(self.forbid):
+            return self.fn(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
         try:
-            return self.fn(*args, **kwargs)
+            return self._run(args, kwargs)
         except NotImplementedError as e:
             if _raised_by_stub(e):
                 raise Unanswered(f"{self.name} still raises NotImplementedError: replace that line "
@@ -48,6 +57,8 @@ class Answer:
             raise AnswerRaised(f"{self.name}({_args(args, kwargs)}) raised "
                                f"{_exception(e)}", e) from None
         except Exception as e:  # noqa: BLE001 - any learner exception is reported, never raised
+            if type(e).__name__ == "ForbiddenCall":       # raised here or in the grading worker
+                raise CheckFailed(f"{self.name}: {e}") from None
             raise AnswerRaised(f"{self.name}({_args(args, kwargs)}) raised {_exception(e)}", e) from None
 
 

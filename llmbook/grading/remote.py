@@ -82,9 +82,13 @@ class Remote:
         return str(self._info.get("name") or "answer")[:80]
 
     def __call__(self, *args, **kwargs):
+        return self.call(args, kwargs)
+
+    def call(self, args: tuple, kwargs: dict, forbid: tuple[str, ...] = ()):
+        """Call the object; the other side watches for calls to `forbid` (llmbook.grading.forbid)."""
         if not self._info.get("callable"):
             raise TypeError(f"'{self._info.get('type', 'object')}' object is not callable")
-        return self._channel.request({"op": "call", "ref": self._ref}, args, kwargs)
+        return self._channel.request({"op": "call", "ref": self._ref, "forbid": list(forbid)}, args, kwargs)
 
     def __getattr__(self, name: str):
         if name.startswith("__"):

@@ -121,7 +121,7 @@ def run_question(q: Question, answer, kinds: Iterable[str] = ("public",), limit:
         result.failure = (f"expected a function: pass the function itself, check({q.qid!r}, {q.answer}), "
                           f"not its result (got {type(answer).__name__})")
         return result
-    wrapped = Answer(answer, getattr(answer, "__name__", q.answer)) if q.callable else answer
+    wrapped = Answer(answer, getattr(answer, "__name__", q.answer), q.forbid) if q.callable else answer
     import_needs(q.needs)
     limit = q.limit if limit is None else limit
     numbering = {id(c): (i + 1, counts[k]) for k in counts for i, c in enumerate(d for d in checks if d.kind == k)}

@@ -40,6 +40,7 @@ class Question:
     limit: float = 10.0
     needs: tuple[str, ...] = ()
     callable: bool = True
+    forbid: tuple[str, ...] = ()   # dotted names of functions the answer must not call (llmbook.grading.forbid)
     checks: list[Check] = field(default_factory=list)
 
     def of_kind(self, kinds: Iterable[str]) -> list[Check]:
@@ -62,14 +63,15 @@ _loading: list[tuple[ExerciseSet, str]] = []   # (set, kind) of the check file b
 
 
 def question(qid: str, *, answer: str, points: int = 1, limit: float = 10.0, needs: Iterable[str] = (),
-             callable: bool = True) -> None:  # noqa: A002 - mirrors the builtin's meaning
-    """Declare a question (in the public check file): the answer's variable name, points, time limit in s."""
+             callable: bool = True, forbid: Iterable[str] = ()) -> None:  # noqa: A002 - the builtin's meaning
+    """Declare a question (in the public check file): the answer's variable name, points, time limit in s,
+    and the functions (dotted names) the answer is asked to write rather than call."""
     exercise_set, kind = _current()
     if kind != "public":
         raise ValueError(f"question {qid!r} is declared in a {kind} check file; declare questions in the public one")
     if qid in exercise_set.questions:
         raise ValueError(f"question {qid!r} is declared twice in {exercise_set.name}")
-    exercise_set.questions[qid] = Question(qid, answer, points, float(limit), tuple(needs), callable)
+    exercise_set.questions[qid] = Question(qid, answer, points, float(limit), tuple(needs), callable, tuple(forbid))
 
 
 def check(qid: str, name: str) -> Callable[[Callable], Callable]:

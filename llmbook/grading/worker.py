@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from llmbook.grading import remote
+from llmbook.grading.forbid import forbidding
 
 LIMITS = {"cpu_s": 1800, "memory_bytes": 16 << 30, "file_bytes": 256 << 20, "processes": 4096, "files": 1024}
 KEEP_ENV = ("OMP_NUM_THREADS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "TF_CPP_MIN_LOG_LEVEL",
@@ -231,7 +232,8 @@ def _call(channel, msg, arrays):
         tape.__enter__()
         tape.watch(tf_in)
     try:
-        value = target(*args, **kwargs)
+        with forbidding(str(name) for name in msg.get("forbid") or ()):
+            value = target(*args, **kwargs)
     finally:
         if tape is not None:
             tape.__exit__(None, None, None)

@@ -194,12 +194,12 @@ def _q5_letter(answer):
     return expect_choice(answer, "answer_q5")
 
 
-@check("q5", 'one letter from "A" to "E" (the choice itself is graded by the instructor)')
+@check("q5", 'one letter from "A" to "E" (the choice itself is scored by the hidden checks)')
 def _(answer_q5):
     _q5_letter(answer_q5)
 
 
-question("q6", answer="temperature_probs", points=1)
+question("q6", answer="temperature_probs", points=1, forbid=("llmbook.sampling.apply_temperature",))
 
 
 def _q6_expect(temperature_probs, logits, T, what):

@@ -252,6 +252,6 @@ def _q6_letter(answer):
     return expect_choice(answer, "answer_q6")
 
 
-@check("q6", 'one letter from "A" to "E" (the choice itself is graded by the instructor)')
+@check("q6", 'one letter from "A" to "E" (the choice itself is scored by the hidden checks)')
 def _(answer_q6):
     _q6_letter(answer_q6)

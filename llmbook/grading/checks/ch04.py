@@ -54,7 +54,9 @@ def _(teacher_forcing_batch):
     _q1_expect(teacher_forcing_batch, [[4, 5], [6, 7]], BOS, EOS, PAD, "for [[4, 5], [6, 7]]")
 
 
-question("q2", answer="masked_cross_entropy", points=2, needs=("torch",))
+question("q2", answer="masked_cross_entropy", points=2, needs=("torch",),
+         forbid=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss",
+                 "torch._C._nn.cross_entropy_loss", "torch._C._nn.nll_loss_nd"))
 
 
 def _q2_tensors(B, T, V, seed, pad=0, dtype="float32"):
@@ -280,6 +282,6 @@ def _q6_letter(answer):
     return expect_choice(answer, "answer_q6")
 
 
-@check("q6", 'one letter from "A" to "E" (the choice itself is graded by the instructor)')
+@check("q6", 'one letter from "A" to "E" (the choice itself is scored by the hidden checks)')
 def _(answer_q6):
     _q6_letter(answer_q6)

@@ -73,7 +73,9 @@ def _(decoder_self_attention_mask):
     _q2_expect(decoder_self_attention_mask, [[4, 5, 6, 7], [8, 9, 0, 0]], 0, "for [[4, 5, 6, 7], [8, 9, 0, 0]]")
 
 
-question("q3", answer="scaled_dot_product_attention", points=2, needs=("torch",))
+question("q3", answer="scaled_dot_product_attention", points=2, needs=("torch",),
+         forbid=("torch.nn.functional.scaled_dot_product_attention",
+                 "llmbook.torch.transformer.scaled_dot_product_attention"))
 
 
 def _q3_tensors(B, h, T, S, d_k, d_v, seed, mask="none", dtype="float64"):
@@ -215,6 +217,6 @@ def _q6_letter(answer):
     return expect_choice(answer, "answer_q6")
 
 
-@check("q6", 'one letter from "A" to "E" (the choice itself is graded by the instructor)')
+@check("q6", 'one letter from "A" to "E" (the choice itself is scored by the hidden checks)')
 def _(answer_q6):
     _q6_letter(answer_q6)

@@ -90,7 +90,7 @@ def _(attention_step):
     _q2_expect(attention_step, _q2_inputs(2, 3, 6, 4, seed=20), "for B=2, t=3, D=6, d_k=4")
 
 
-question("q3", answer="apply_temperature", points=1)
+question("q3", answer="apply_temperature", points=1, forbid=("llmbook.sampling.apply_temperature",))
 
 
 def _q3_expect(apply_temperature, logits, tau, what):
@@ -119,7 +119,7 @@ def _(apply_temperature):
     _q3_expect(apply_temperature, rng.normal(0, 2, (3, 5)), 0.7, "for N=3, V=5, temperature 0.7")
 
 
-question("q4", answer="top_k_filter", points=1)
+question("q4", answer="top_k_filter", points=1, forbid=("llmbook.sampling.top_k_filter",))
 
 
 def _q4_expect(top_k_filter, logits, k, what):
@@ -144,7 +144,8 @@ def _(top_k_filter):
     _q4_expect(top_k_filter, rng.normal(0, 2, (3, 6)), 3, "for N=3, V=6, k=3")
 
 
-question("q5", answer="top_p_mask_tf", points=2, limit=20, needs=("tensorflow",))
+question("q5", answer="top_p_mask_tf", points=2, limit=20, needs=("tensorflow",),
+         forbid=("llmbook.sampling.top_p_filter", "llmbook.tf.sampling.top_p_filter"))
 
 
 def _q5_expect(top_p_mask_tf, logits, p, what, dtype="float64"):
