@@ -114,7 +114,7 @@ def _q2_random_counts(V, seed, density=0.4):
     return counts
 
 
-@check("q2", "random sparse counts, V = 6 and 9, discounts 0.5 and 0.9")
+@check("q2", "random sparse counts, V = 6 and 9, discounts 0.75, 0.5 and 0.9")
 def _(kneser_ney_bigram):
     for V, D, seed in ((6, 0.75, 1), (9, 0.5, 2), (9, 0.9, 3)):
         _q2_expect(kneser_ney_bigram, _q2_random_counts(V, SEED(seed)), D, f"P for random counts (V={V}, D={D})")

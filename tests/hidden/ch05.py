@@ -169,6 +169,22 @@ def _(additive_scores):
                  rtol=1e-4, atol=1e-5)
 
 
+@check("q3", "W_q q is computed once per row, not once per key")
+def _(additive_scores):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    B, S, Hq, Hk, A = 2, 64, 48, 2, 4                 # many keys, a wide query: repeating W_q q shows
+    inputs = _q3_inputs(B, S, Hq, Hk, A, seed=SEED(38))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        additive_scores(*(x.clone() for x in inputs))
+    once = 2 * B * A * (Hq + S * Hk + S)              # W_q q (B, A), W_k k (B, S, A), v^T tanh(.) (B, S)
+    per_key = 2 * B * S * A * Hq                      # W_q q repeated for each of the S keys
+    if counter.get_total_flops() > 4 * once:
+        fail(f"the matrix products took {counter.get_total_flops():,} floating-point operations where "
+             f"{once:,} suffice (B={B}, S={S}, Hq={Hq}, A={A}; W_q q once per key costs {per_key:,}): compute "
+             f"W_q q once per row, query @ W_q.T (B, A), then add it to every key as (B, 1, A)")
+
+
 @check("q3", "float64 inputs give float64 scores, and gradients reach every input")
 def _(additive_scores):
     import torch

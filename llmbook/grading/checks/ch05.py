@@ -223,6 +223,7 @@ def _q4_expect(general_attention_tf, query, keys, W, mask, what):
         "the context is the plain mean of the keys: weight each key by its a_s": K.mean(1),
     }, hint="c_b = sum_s a_{b,s} k_{b,s}")
     expect_dtype(to_numpy(got[0]), "float32", f"the context {what}", hint="keep float32")
+    expect_dtype(to_numpy(got[1]), "float32", f"the weights {what}", hint="keep float32")
 
 
 @check("q4", "the example")

@@ -193,11 +193,17 @@ def _q6_expect(generated_perplexity, log_probs, ids, start, what):
             got = generated_perplexity(log_probs.copy(), ids.copy(), start)
     value = expect_scalar(got, f"the perplexity {what}")
     want = expected_value("_q6_reference", log_probs, ids, start)
+    likely = expected_value("_q6_variants", log_probs, ids, start)
     if np.isinf(value) and np.isfinite(want):
-        fail(f"the perplexity {what} is {value}, expected {want:.6g}: a product of many probabilities underflows "
-             f"to 0 — average the log-probabilities, then take exp")
-    expect_close(value, want, f"the perplexity {what}", rtol=1e-6, atol=1e-8,
-                 likely=expected_value("_q6_variants", log_probs, ids, start),
+        causes = [cause for cause, v in likely.items() if np.isinf(v)]   # named mistakes that also give inf
+        if len(ids) - start > 100:
+            why = ("a product of many probabilities underflows to 0 — average the log-probabilities, then take "
+                   "exp" + (f"; or else {causes[0]}" if causes else ""))
+        else:
+            why = causes[0] if causes else ("a token was scored where its log-probability is -inf — row i - 1 "
+                                            "of log_probs scores ids[i]")
+        fail(f"the perplexity {what} is {value}, expected {want:.6g}: {why}")
+    expect_close(value, want, f"the perplexity {what}", rtol=1e-6, atol=1e-8, likely=likely,
                  hint="exp(-mean of log_probs[i - 1, ids[i]] for i = start .. T - 1)")
 
 
