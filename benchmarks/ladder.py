@@ -351,8 +351,8 @@ def _mean_std(values) -> dict:
 
 def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dict:
     """Seeds pooled per rung and framework; seed 0's bucket BLEU with bootstrap intervals (from its results file),
-    its validation loss per epoch, and paired bootstrap tests between adjacent rungs on seed 0 (the shipped
-    checkpoints)."""
+    its validation loss per epoch, and paired bootstrap tests between adjacent rungs on every seed both
+    rungs have (seed s against seed s; seed 0's are the shipped checkpoints)."""
     from sacrebleu.metrics import BLEU
     from sacrebleu.significance import PairedTest
     groups: dict[tuple, list] = {}
@@ -375,17 +375,18 @@ def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dic
         buckets += [dict(rung=rung, framework=fw, decoding="greedy", **b)
                     for b in seed0["decodings"]["greedy"]["buckets"]]
         curves.append(dict(rung=rung, framework=fw, seed=0, val_loss=[h["val_loss"] for h in seed0["history"]]))
-    seed0 = {(r["rung"], r["framework"]): r for r in runs if r["seed"] == 0}
+    by_seed = {(r["rung"], r["framework"], r["seed"]): r for r in runs}
     for fw in ("torch", "tf"):
         for lower, upper in ADJACENT:
-            if (lower, fw) not in seed0 or (upper, fw) not in seed0:
-                continue
-            for dec in ("greedy", f"beam k={RECIPE['beam_k']}"):
-                systems = [(k, seed0[(k, fw)]["decodings"][dec]["hypotheses"]) for k in (lower, upper)]
-                _, res = PairedTest(systems, {"BLEU": BLEU()}, [refs], test_type="bs", n_samples=n_bootstrap)()
-                base, other = res["BLEU"]
-                paired.append(dict(framework=fw, decoding=dec, base=lower, system=upper, base_bleu=base.score,
-                                   system_bleu=other.score, p_value=float(other.p_value)))
+            shared = sorted({s for (k, f, s) in by_seed if (k, f) == (lower, fw)}
+                            & {s for (k, f, s) in by_seed if (k, f) == (upper, fw)})
+            for seed in shared:                        # seed s of one rung against seed s of the other
+                for dec in ("greedy", f"beam k={RECIPE['beam_k']}"):
+                    systems = [(k, by_seed[(k, fw, seed)]["decodings"][dec]["hypotheses"]) for k in (lower, upper)]
+                    _, res = PairedTest(systems, {"BLEU": BLEU()}, [refs], test_type="bs", n_samples=n_bootstrap)()
+                    base, other = res["BLEU"]
+                    paired.append(dict(framework=fw, decoding=dec, base=lower, system=upper, seed=seed,
+                                       base_bleu=base.score, system_bleu=other.score, p_value=float(other.p_value)))
     any_run = runs[0]
     return dict(recipe=RECIPE, split_checksum=any_run["split_checksum"], n_bootstrap=n_bootstrap,
                 bleu_signature=any_run["decodings"]["greedy"]["bleu_signature"],
@@ -431,10 +432,10 @@ def report(write: bool) -> dict:
     print("\nBLEU by English source length (greedy, seed 0; ± half the 95 % bootstrap interval):")
     for b in summary["buckets"]:
         print(f"  {b['rung']} {b['framework']:<5} {b['bucket']:>5} words ({b['n']:>3}): {b['bleu']:5.2f} ± {b['ci95']:.2f}")
-    print(f"\npaired bootstrap ({summary['n_bootstrap']} resamples, seed 0):")
+    print(f"\npaired bootstrap ({summary['n_bootstrap']} resamples; seed s of one rung against seed s of the next):")
     for p in summary["paired"]:
-        print(f"  {p['framework']:<5} {p['decoding']:<9} {p['base']} {p['base_bleu']:5.2f} -> {p['system']} "
-              f"{p['system_bleu']:5.2f}  p = {p['p_value']:.4f}")
+        print(f"  {p['framework']:<5} {p['decoding']:<9} seed {p['seed']}  {p['base']} {p['base_bleu']:5.2f} -> "
+              f"{p['system']} {p['system_bleu']:5.2f}  p = {p['p_value']:.4f}")
     if write:
         SUMMARY.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         QUALITY.write_text(json.dumps(quality_rows(summary), indent=1) + "\n", encoding="utf-8")

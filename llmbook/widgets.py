@@ -314,14 +314,14 @@ def ladder_table(summary: dict, rungs: Sequence[str] | None = None, columns: Seq
 
 
 def paired_table(summary: dict, steps: Sequence[tuple[str, str]] | None = None, caption: str = "") -> str:
-    """benchmarks/ladder.py's paired bootstrap tests between rungs (seed 0) as an HTML table.
+    """benchmarks/ladder.py's paired bootstrap tests between rungs (seed s against seed s) as an HTML table.
 
     `steps` keeps only these (lower rung, higher rung) pairs, e.g. [("a", "b")]; all by default.
     """
-    rows = [[LADDER_COLUMNS["framework"](t), t["decoding"], f"{t['base']} → {t['system']}",
+    rows = [[LADDER_COLUMNS["framework"](t), t["decoding"], f"{t['base']} → {t['system']}", t["seed"],
              f"{t['base_bleu']:.1f} → {t['system_bleu']:.1f}", f"{t['p_value']:.3f}"]
             for t in summary["paired"] if steps is None or (t["base"], t["system"]) in steps]
-    return table_html(["framework", "decoding", "step", "BLEU", "p"], rows, caption=caption)
+    return table_html(["framework", "decoding", "step", "seed", "BLEU", "p"], rows, caption=caption)
 
 
 ATTENTION_KINDS = {"encoder self-attention": "encoder", "decoder self-attention": "decoder",

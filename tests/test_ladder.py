@@ -175,7 +175,8 @@ def test_report_pools_seeds_and_tests_adjacent_rungs(ladder, monkeypatch):
     assert b["greedy"]["chrf"]["mean"] == pytest.approx(np.mean(chrf))
     assert b["greedy"]["chrf"]["std"] == pytest.approx(np.std(chrf, ddof=1))
     assert rows[("d", "torch")]["greedy"]["bleu"]["std"] is None               # one seed: no spread claimed
-    assert [(p["base"], p["system"]) for p in summary["paired"]] == [("b", "d"), ("b", "d")]
+    # only seed 0 is shared by b and d: b's seed 1 is not tested against another seed of d
+    assert [(p["base"], p["system"], p["seed"]) for p in summary["paired"]] == [("b", "d", 0), ("b", "d", 0)]
     assert all(0 < p["p_value"] <= 1 for p in summary["paired"])
     assert {x["rung"] for x in summary["buckets"]} == {"b", "d"} and all(x["n"] > 0 for x in summary["buckets"])
     seed0 = [x for x in summary["buckets"] if (x["rung"], x["framework"]) == ("b", "torch")]

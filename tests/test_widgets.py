@@ -239,11 +239,13 @@ def test_ladder_table_formats_seeds_and_marks_runs_still_training():
 
 def test_paired_table_keeps_the_steps_asked_for():
     from llmbook.widgets import paired_table
-    tests = [dict(framework="torch", decoding="greedy", base="a", system="b", base_bleu=5.46, system_bleu=24.12,
-                  p_value=0.000999), dict(framework="tf", decoding="beam k=4", base="b", system="d", base_bleu=26.08,
-                                          system_bleu=24.88, p_value=0.0799)]
+    tests = [dict(framework="torch", decoding="greedy", base="a", system="b", seed=0, base_bleu=5.46,
+                  system_bleu=24.12, p_value=0.000999),
+             dict(framework="tf", decoding="beam k=4", base="b", system="d", seed=2, base_bleu=26.08,
+                  system_bleu=24.88, p_value=0.0799)]
     both = paired_table(dict(paired=tests))
     assert "a → b" in both and "5.5 → 24.1" in both and "0.001" in both and "TensorFlow" in both
+    assert ">seed</th>" in both and ">2</td>" in both
     only = paired_table(dict(paired=tests), [("a", "b")])
     assert "a → b" in only and "b → d" not in only
 
