@@ -5,7 +5,7 @@ Rungs (each differs from the one before in what the line says; `python benchmark
   b  a + additive attention (Bahdanau): c_t = attention over all encoder states, nothing else changes
   c  b with the dot score (Luong), c2 with the general score (Luong)
   d  the Transformer (chapter 6) at about b's parameter count
-  e  the Transformer trained for about b's training time (written when b's seeds are done)
+  e  d stopped at b's mean time to its best epoch (`speed` times an epoch of each; `report` reads e's loss off d's runs)
   f  d's parameter count in one decoder-only stack (chapter 7): a GPT reads `source <bos> target`, loss on the target
 
 One recipe for every rung and both frameworks (RECIPE): SentencePiece 4k/4k (llmbook/checkpoints/enes_spm.npz),
@@ -23,6 +23,7 @@ beam search (k=4), BLEU by source length, the repeated-4-gram rate, and every hy
     python benchmarks/ladder.py train b --framework torch --seed 0   # resumes an interrupted run
     python benchmarks/ladder.py snapshot b                           # test scores of the best epoch so far of a run still training
     python benchmarks/ladder.py report [--write]                     # the ladder: mean ± std, paired bootstrap
+    python benchmarks/ladder.py speed                                # seconds per epoch of each rung, side by side
     python benchmarks/ladder.py pilot b --lr 4e-3                     # 5 epochs at another peak learning rate
 
 A run keeps its resumable state (model, optimizer, RNG, history) and its best checkpoint in benchmarks/state/,
@@ -164,6 +165,50 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None, recipe: 
               f"{'  *' if better else ''}  ({hist['seconds'][0]:.0f} s)", flush=True)
         save_state(fw, model, opt, state, state_path)
     return dict(state, finished=True)
+
+
+SPEED = ROOT / "benchmarks" / "results" / "ladder_speed.json"
+
+
+def speed(rungs: tuple[str, ...] = ("a", "b", "d", "f"), fw: str = "torch", n_pairs: int = 2560,
+          rounds: int = 3, write: bool = True) -> dict:
+    """Seconds per training epoch of each rung at the recipe's batch size, one thread, from `n_pairs` random
+    training pairs (the same for every rung), the rungs taking turns `rounds` times.
+
+    The fastest round of each rung is kept (other load on the machine only adds time) and scaled to the
+    whole training split; the histories' epoch times cannot compare rungs, as their runs shared the CPU
+    with different jobs.
+    """
+    F = framework(fw)
+    _, en, es, ids = data()
+    src, tgt = ids["train"]
+    pick = np.random.default_rng(0).choice(len(src), size=min(n_pairs, len(src)), replace=False)
+    sub = [src[i] for i in pick], [tgt[i] for i in pick]
+    models = {}
+    for rung in rungs:
+        cls, config = build(F, rung, en, es)
+        llmbook.seed(0)
+        model = cls(**config)
+        models[rung] = (model, make_optimizer(fw, model, RECIPE["peak_lr"]))
+    seconds = {rung: [] for rung in rungs}
+    for r in range(rounds):
+        for rung in rungs:
+            model, opt = models[rung]
+            hist = F.fit(model, Seq2SeqBatches(*sub, RECIPE["batch_size"], seed=r), epochs=1, optimizer=opt,
+                         clip=RECIPE["clip"], ignore_index=PAD_ID, label_smoothing=RECIPE["label_smoothing"],
+                         progress=False)
+            seconds[rung].append(hist["seconds"][0])
+    scale = len(src) / len(pick)
+    out = dict(framework=fw, threads=int(os.environ["OMP_NUM_THREADS"]), n_pairs=len(pick), train_pairs=len(src), rounds=rounds,
+               epoch_s={rung: min(t) * scale for rung, t in seconds.items()},
+               rounds_s={rung: t for rung, t in seconds.items()})
+    for rung in rungs:
+        print(f"{rung} {fw}: {out['epoch_s'][rung]:6.1f} s per epoch (fastest of {rounds} rounds on "
+              f"{len(pick)} pairs, scaled to {len(src)})", flush=True)
+    if write:
+        SPEED.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {SPEED}")
+    return out
 
 
 PILOTS = ROOT / "benchmarks" / "results" / "ladder_pilots.json"
@@ -395,6 +440,29 @@ def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dic
                 rows=rows, buckets=buckets, paired=paired, curves=curves)
 
 
+def time_matched(runs: list[dict], epoch_s: dict, base: str = "b", system: str = "d", fw: str = "torch") -> dict:
+    """Rung e from rung d's runs: each seed's best validation loss within rung b's mean time to its best epoch.
+
+    `epoch_s` (ladder.py speed) converts b's epochs into d's; d's trajectory up to that budget is its own run's
+    (the same seed trains the same way; a run that stopped early would stop there under the budget too), so e
+    needs no run of its own for its validation loss; its test scores need the checkpoint at `epoch_within`.
+    """
+    by = {k: sorted((r for r in runs if (r["rung"], r["framework"]) == (k, fw)), key=lambda r: r["seed"])
+          for k in (base, system)}
+    ratio = epoch_s[system] / epoch_s[base]
+    budget = float(np.mean([r["best_epoch"] for r in by[base]])) / ratio      # in epochs of `system`
+    seeds = []
+    for r in by[system]:
+        val = [h["val_loss"] for h in r["history"]]
+        within = min(range(min(int(budget), len(val))), key=lambda e: val[e])   # a run that stopped earlier is e
+        seeds.append(dict(seed=r["seed"], best_epoch=r["best_epoch"], best_val=r["best_val_loss"],
+                          epoch_within=within + 1, val_within=val[within]))
+    return dict(base=base, system=system, framework=fw, epoch_s={k: epoch_s[k] for k in (base, system)},
+                ratio=ratio, base_best_epochs=[r["best_epoch"] for r in by[base]],
+                base_best_val=[r["best_val_loss"] for r in by[base]], budget_epochs=budget,
+                seeds=seeds)
+
+
 def quality_rows(summary: dict) -> dict:
     """The summary's rows in the shape of benchmarks/quality_table.py: one row per rung, framework and decoding."""
     rows = []
@@ -420,6 +488,9 @@ def report(write: bool) -> dict:
         sys.exit(f"no results in {RESULTS}: train a rung first (python benchmarks/ladder.py train b)")
     corpus = data()[0]
     summary = summarise(runs, [t for _, t in corpus.test])
+    rungs = {(r["rung"], r["framework"]) for r in runs}
+    if SPEED.exists() and {("b", "torch"), ("d", "torch")} <= rungs:
+        summary["time_matched"] = tm = time_matched(runs, json.loads(SPEED.read_text(encoding="utf-8"))["epoch_s"])
     beam = f"beam k={RECIPE['beam_k']}"
     print(f"sacreBLEU {summary['bleu_signature']}\nchrF {summary['chrf_signature']}\n")
     print("| rung | framework | seeds | params | best epochs | train min | BLEU greedy | BLEU beam | chrF beam | rep. 4-grams |")
@@ -436,6 +507,12 @@ def report(write: bool) -> dict:
     for p in summary["paired"]:
         print(f"  {p['framework']:<5} {p['decoding']:<9} seed {p['seed']}  {p['base']} {p['base_bleu']:5.2f} -> "
               f"{p['system']} {p['system_bleu']:5.2f}  p = {p['p_value']:.4f}")
+    if "time_matched" in summary:
+        print(f"\nrung e: d within b's mean time to its best epoch ({tm['budget_epochs']:.0f} epochs of d; an epoch of d "
+              f"costs {tm['ratio']:.2f} of b's, ladder.py speed):")
+        for x in tm["seeds"]:
+            print(f"  seed {x['seed']}: best epoch {x['best_epoch']} val {x['best_val']:.3f}; within the budget: "
+                  f"epoch {x['epoch_within']} val {x['val_within']:.3f}")
     if write:
         SUMMARY.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
         QUALITY.write_text(json.dumps(quality_rows(summary), indent=1) + "\n", encoding="utf-8")
@@ -459,6 +536,10 @@ def main() -> None:
     rep.add_argument("--write", action="store_true",
                      help=f"also write the summary the pages read ({SUMMARY.name}) and its quality-table rows")
     sub.add_parser("rungs", help="what each rung changes")
+    sp = sub.add_parser("speed", help="seconds per training epoch of each rung, measured side by side")
+    sp.add_argument("rungs", nargs="*", default=["a", "b", "d", "f"], choices=sorted(RUNGS))
+    sp.add_argument("--framework", default="torch", choices=["torch", "tf"])
+    sp.add_argument("--rounds", type=int, default=3)
     pil = sub.add_parser("pilot", help="a short run at another peak learning rate (results/ladder_pilots.json)")
     pil.add_argument("rung", choices=sorted(RUNGS))
     pil.add_argument("--lr", type=float, required=True)
@@ -471,6 +552,8 @@ def main() -> None:
     elif args.cmd == "pilot":
         history = pilot(args.rung, args.framework, args.lr, args.epochs)
         print("validation loss per epoch:", [round(h["val_loss"], 3) for h in history])
+    elif args.cmd == "speed":
+        speed(tuple(args.rungs), args.framework, rounds=args.rounds)
     elif args.cmd == "snapshot":
         snapshot(args.rung, args.framework, args.seed)
     elif args.cmd == "report":

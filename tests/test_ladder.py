@@ -40,6 +40,7 @@ def ladder(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(module, "SUMMARY", tmp_path / "ladder.json")
     monkeypatch.setattr(module, "QUALITY", tmp_path / "quality" / "ladder.json")
+    monkeypatch.setattr(module, "SPEED", tmp_path / "ladder_speed.json")
     (tmp_path / "quality").mkdir()
     monkeypatch.setattr(module, "RECIPE", dict(module.RECIPE, batch_size=16, warmup=4, max_len=12, patience=2,
                                                 peak_lr=2e-3))
@@ -271,3 +272,28 @@ def test_the_shipped_summary_holds_every_committed_run(monkeypatch):
     assert quality == load_script("benchmarks/ladder.py").quality_rows(summary), \
         "benchmarks/results/ladder.json is not the shipped summary's rows: run python benchmarks/ladder.py report --write"
     sys.modules.pop("seq2seq_common", None)
+
+
+def test_speed_times_every_rung_on_the_same_pairs(ladder):
+    """`ladder.py speed`: each rung's fastest round, scaled from the sampled pairs to the training split."""
+    out = ladder.speed(("b", "d"), n_pairs=32, rounds=2, write=False)
+    assert out["n_pairs"] == 32 and out["train_pairs"] == 64 and out["rounds"] == 2
+    for rung in ("b", "d"):
+        assert len(out["rounds_s"][rung]) == 2 and all(t > 0 for t in out["rounds_s"][rung])
+        assert out["epoch_s"][rung] == pytest.approx(min(out["rounds_s"][rung]) * 64 / 32)
+
+
+def test_time_matched_reads_rung_e_off_d_runs(ladder):
+    """Rung e: d's best validation loss within b's mean time to its best epoch, in d's epochs."""
+    def run(rung, seed, val):
+        return dict(rung=rung, framework="torch", seed=seed, best_epoch=int(np.argmin(val)) + 1,
+                    best_val_loss=min(val), history=[dict(val_loss=v) for v in val])
+    runs = [run("b", 0, [3.0, 2.0, 1.5, 1.6]),                      # best epoch 3
+            run("b", 1, [3.0, 2.0, 1.9, 1.8, 1.7, 1.75]),           # best epoch 5: the mean is 4
+            run("d", 0, [3.0, 1.8, 1.7, 1.6, 1.5, 1.4, 1.45]),      # still improving at the budget
+            run("d", 1, [2.0, 1.9, 2.0])]                           # stopped before it: e is d
+    tm = ladder.time_matched(runs, {"a": 1.0, "b": 10.0, "d": 12.5})  # an epoch of d costs 1.25 of b's
+    assert tm["ratio"] == pytest.approx(1.25) and tm["budget_epochs"] == pytest.approx(4 / 1.25)
+    assert tm["base_best_epochs"] == [3, 5] and tm["base_best_val"] == [1.5, 1.7]
+    assert [(x["seed"], x["best_epoch"], x["epoch_within"], x["val_within"]) for x in tm["seeds"]] == \
+        [(0, 6, 3, 1.7), (1, 2, 2, 1.9)]
