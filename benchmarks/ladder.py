@@ -71,10 +71,12 @@ RUNGS = {
     "c2": ("Seq2SeqAttention", dict(GRU, score="general"), "b, with the general score (Luong et al., 2015)"),
     "d": ("Transformer", dict(d_model=96, num_heads=4, num_encoder_layers=3, num_decoder_layers=2, d_ff=256,
                               dropout=0.2, max_len=128), "the Transformer at about b's parameter count"),
+    "e": None,                                                   # d's model and sizes, filled in below
     "f": ("GPTTranslator", dict(d_model=96, num_heads=4, num_layers=6, d_ff=224, dropout=0.2, max_len=256,
                                    pos_std=0.02),   # seed 0 was trained before GPT's pos_std=1 default
           "d as one decoder-only stack at d's parameter count: source <bos> target, loss on the target (chapter 7)"),
 }
+RUNGS["e"] = (RUNGS["d"][0], RUNGS["d"][1], "d stopped at b's mean time to its best epoch (ladder.py speed)")
 BUCKETS = ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30))      # English source words
 
 
@@ -140,6 +142,7 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None, recipe: 
         state = load_state(fw, model, opt, state_path, ids["train"])
         print(f"{rung} {fw} s{seed}: resumed after epoch {len(state['history'])}", flush=True)
     valid = Seq2SeqBatches(*ids["validation"], 256, shuffle=False)
+    budget = e_budget() if rung == "e" else None
     while True:
         epoch = len(state["history"]) + 1
         if stop_after is not None and epoch > stop_after:
@@ -147,6 +150,9 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None, recipe: 
         if epoch - state["best_epoch"] > R["patience"] and state["best_epoch"]:
             print(f"{rung} {fw} s{seed}: stopped after epoch {epoch - 1}: no better validation loss in "
                   f"{R['patience']} epochs since epoch {state['best_epoch']}", flush=True)
+            break
+        if rung == "e" and epoch > budget:
+            print(f"{rung} {fw} s{seed}: stopped at the budget of {budget} epochs (b's training time)", flush=True)
             break
         if epoch > R["max_epochs"]:
             raise RuntimeError(f"{rung} {fw} s{seed}: still improving after {R['max_epochs']} epochs")
@@ -438,6 +444,16 @@ def summarise(runs: list[dict], refs: list[str], n_bootstrap: int = 1000) -> dic
                 chrf_signature=any_run["decodings"]["greedy"]["chrf_signature"],
                 reference_repeated_4gram_rate=any_run["reference_repeated_4gram_rate"],
                 rows=rows, buckets=buckets, paired=paired, curves=curves)
+
+
+def e_budget() -> int:
+    """Rung e's epochs: rung b's mean epochs to its best (PyTorch seeds) in epochs of d, by ladder.py speed."""
+    if not SPEED.exists():
+        raise FileNotFoundError(f"{SPEED} is missing: run `python benchmarks/ladder.py speed` before training e")
+    runs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(RESULTS.glob("[bd]_torch_s*.json"))]
+    if not {r["rung"] for r in runs} >= {"b", "d"}:
+        raise FileNotFoundError(f"rung e needs finished PyTorch runs of b and d in {RESULTS}")
+    return int(time_matched(runs, json.loads(SPEED.read_text(encoding="utf-8"))["epoch_s"])["budget_epochs"])
 
 
 def time_matched(runs: list[dict], epoch_s: dict, base: str = "b", system: str = "d", fw: str = "torch") -> dict:

@@ -48,6 +48,8 @@ def ladder(tmp_path, monkeypatch):
         "b": ("Seq2SeqAttention", dict(embed_dim=8, hidden_dim=16, dropout=0.2, score="additive"), "tiny b"),
         "d": ("Transformer", dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32,
                                   dropout=0.2, max_len=128), "tiny d"),
+        "e": ("Transformer", dict(d_model=16, num_heads=2, num_encoder_layers=1, num_decoder_layers=1, d_ff=32,
+                                  dropout=0.2, max_len=128), "tiny e"),
         "f": ("GPTTranslator", dict(d_model=16, num_heads=2, num_layers=2, d_ff=32, dropout=0.2, max_len=256),
               "tiny f")})
     yield module
@@ -297,3 +299,14 @@ def test_time_matched_reads_rung_e_off_d_runs(ladder):
     assert tm["base_best_epochs"] == [3, 5] and tm["base_best_val"] == [1.5, 1.7]
     assert [(x["seed"], x["best_epoch"], x["epoch_within"], x["val_within"]) for x in tm["seeds"]] == \
         [(0, 6, 3, 1.7), (1, 2, 2, 1.9)]
+
+
+def test_rung_e_is_d_stopped_at_the_budget(ladder, monkeypatch):
+    """e trains exactly as d does, seed for seed, and stops at its budget (b's training time in epochs of d)."""
+    with pytest.raises(FileNotFoundError, match="ladder.py speed"):
+        ladder.e_budget()                                        # no speed measurement yet: says what to run
+    monkeypatch.setattr(ladder, "e_budget", lambda: 2)
+    d = ladder.train("d", "torch", 0, stop_after=2)
+    e = ladder.train("e", "torch", 0)
+    assert e["finished"] and len(e["history"]) == 2
+    assert [h["val_loss"] for h in e["history"]] == [h["val_loss"] for h in d["history"]]
