@@ -64,19 +64,19 @@ RESULTS = ROOT / "benchmarks" / "results" / "ladder"
 RECIPE = dict(batch_size=128, peak_lr=4e-3, warmup=400, label_smoothing=0.1, clip=1.0, patience=5,
               max_epochs=200, max_len=100, beam_k=4, alpha=0.6)
 GRU = dict(embed_dim=64, hidden_dim=128, dropout=0.2)
+TRANSFORMER = dict(d_model=96, num_heads=4, num_encoder_layers=3, num_decoder_layers=2, d_ff=256, dropout=0.2,
+                   max_len=128)
 RUNGS = {
     "a": ("Seq2SeqAttention", dict(GRU, score="fixed"), "fixed context c at every decoder step (Cho et al., 2014)"),
     "b": ("Seq2SeqAttention", dict(GRU, score="additive"), "a, with c_t from additive attention (Bahdanau et al.)"),
     "c": ("Seq2SeqAttention", dict(GRU, score="dot"), "b, with the dot score (Luong et al., 2015)"),
     "c2": ("Seq2SeqAttention", dict(GRU, score="general"), "b, with the general score (Luong et al., 2015)"),
-    "d": ("Transformer", dict(d_model=96, num_heads=4, num_encoder_layers=3, num_decoder_layers=2, d_ff=256,
-                              dropout=0.2, max_len=128), "the Transformer at about b's parameter count"),
-    "e": None,                                                   # d's model and sizes, filled in below
+    "d": ("Transformer", TRANSFORMER, "the Transformer at about b's parameter count"),
+    "e": ("Transformer", TRANSFORMER, "d stopped at b's mean time to its best epoch (ladder.py speed)"),
     "f": ("GPTTranslator", dict(d_model=96, num_heads=4, num_layers=6, d_ff=224, dropout=0.2, max_len=256,
                                    pos_std=0.02),   # seed 0 was trained before GPT's pos_std=1 default
           "d as one decoder-only stack at d's parameter count: source <bos> target, loss on the target (chapter 7)"),
 }
-RUNGS["e"] = (RUNGS["d"][0], RUNGS["d"][1], "d stopped at b's mean time to its best epoch (ladder.py speed)")
 BUCKETS = ((1, 10), (11, 15), (16, 20), (21, 25), (26, 30))      # English source words
 
 
@@ -205,9 +205,8 @@ def speed(rungs: tuple[str, ...] = ("a", "b", "d", "f"), fw: str = "torch", n_pa
                          progress=False)
             seconds[rung].append(hist["seconds"][0])
     scale = len(src) / len(pick)
-    out = dict(framework=fw, threads=int(os.environ["OMP_NUM_THREADS"]), n_pairs=len(pick), train_pairs=len(src), rounds=rounds,
-               epoch_s={rung: min(t) * scale for rung, t in seconds.items()},
-               rounds_s={rung: t for rung, t in seconds.items()})
+    out = dict(framework=fw, threads=int(os.environ["OMP_NUM_THREADS"]), n_pairs=len(pick), train_pairs=len(src),
+               rounds=rounds, epoch_s={rung: min(t) * scale for rung, t in seconds.items()}, rounds_s=seconds)
     for rung in rungs:
         print(f"{rung} {fw}: {out['epoch_s'][rung]:6.1f} s per epoch (fastest of {rounds} rounds on "
               f"{len(pick)} pairs, scaled to {len(src)})", flush=True)
