@@ -13,6 +13,12 @@ without improvement or at the end of the schedule.
     python benchmarks/ch7_quality.py --skip-train        # evaluate the committed checkpoint (~1 min)
     python benchmarks/ch7_quality.py --pilot 240 --lr 6e-3 --out /tmp/p1   # a 4-minute pilot into a scratch folder
     python benchmarks/ch7_quality.py --framework tf      # TensorFlow replays the PyTorch run (~40 min)
+    python benchmarks/ch7_quality.py --large             # 835 k parameters, both cores, one hour
+
+`--large` is the larger CPU run: `LARGE` sizes (d_model 128, 4 layers), two threads, a 54-minute
+budget and an evaluation every 500 steps, so that training and its evaluations fit in one hour. It
+writes llmbook/checkpoints/gpt_char_large_torch.npz and results/ch7_quality_large.json (with
+`--framework tf`: its replay, gpt_char_large_tf_trained.npz and ch7_quality_large_tf.json).
 
 The TensorFlow run (`--framework tf`, llmbook.tf.train.fit) replays the PyTorch run, so that the two
 differ in the framework only: the same initial weights (PyTorch's, seeded, copied with
@@ -56,10 +62,22 @@ MODEL = dict(d_model=96, num_heads=4, num_layers=3, d_ff=360, max_len=256, dropo
 TRAIN = dict(context=256, batch_size=16, lr=6e-3, warmup=200, min_lr_ratio=0.1, weight_decay=0.1,
              betas=(0.9, 0.99), clip=1.0, steps=20000, eval_every=250, patience=4, seed=0,
              budget_min=55.0)
+LARGE = dict(MODEL, d_model=128, num_layers=4, d_ff=512)          # 835 k parameters
+LARGE_TRAIN = dict(TRAIN, eval_every=500, budget_min=54.0)
+LARGE_THREADS = 2
 # During training the validation loss is measured on its first VAL_LIMIT windows (a third of the
 # split, to keep evaluations short); the kept checkpoint is then scored on the whole split.
 VAL_LIMIT = 500
 EVAL = dict(length=256, burn_in=64)        # as ch3_quality.py
+
+
+def outputs(framework: str, large: bool) -> tuple[Path, Path]:
+    """(checkpoint, results JSON) of the run of `framework` ("torch" or "tf"), standard or `--large`."""
+    if not large:
+        return (CKPT, RESULTS) if framework == "torch" else (TF_CKPT, TF_RESULTS)
+    stem = "gpt_char_large_torch" if framework == "torch" else "gpt_char_large_tf_trained"
+    name = "ch7_quality_large.json" if framework == "torch" else "ch7_quality_large_tf.json"
+    return CKPT.parent / f"{stem}.npz", RESULTS.parent / name
 
 
 def eval_batches(ids: np.ndarray, limit: int | None = None) -> Batches:
@@ -253,15 +271,17 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
 
 
 def table_rows(result: dict) -> list[dict]:
-    """Chapter 3's PyTorch character rows from their result file, then the GPT rows of both frameworks."""
+    """Chapter 3's PyTorch character rows from their result file, then every GPT run's rows (this one last)."""
     rows = []
     if CH3.exists():
         for r in json.loads(CH3.read_text())["rows"]:
             if r["framework"] == "PyTorch":
                 rows.append(dict(model=r["cell"].upper(), framework="PyTorch", params=r["params"],
                                  val=r["val_loss"], test=r["test_loss"], train_s=r.get("train_s")))
-    others = [json.loads(p.read_text()) for p in (RESULTS, TF_RESULTS) if p.exists()]
-    for r in [o for o in others if o.get("framework") != result["framework"] and "val_loss" in o] + [result]:
+    files = [outputs(fw, large)[1] for large in (False, True) for fw in ("torch", "tf")]
+    others = [json.loads(p.read_text()) for p in files if p.exists()]
+    same = lambda o: o.get("framework") == result["framework"] and o["model"] == result["model"]  # noqa: E731
+    for r in [o for o in others if not same(o) and "val_loss" in o] + [result]:
         rows.append(dict(model="GPT (decoder-only)", framework=r["framework"], params=r["params"],
                          val=r["val_loss"], test=r["test_loss"], train_s=r.get("train_s")))
     return rows
@@ -284,27 +304,33 @@ def main() -> None:
                         help="a pilot: stop after this many seconds of training (needs --out; PyTorch)")
     parser.add_argument("--out", type=Path, default=None, help="scratch folder for a pilot's checkpoint and JSON")
     parser.add_argument("--val-limit", type=int, default=VAL_LIMIT, help="score only the first N validation windows")
+    parser.add_argument("--large", action="store_true",
+                        help=f"the larger run: LARGE sizes, LARGE_TRAIN, {LARGE_THREADS} threads (see above)")
     for k, v in {**MODEL, **TRAIN}.items():
         if k != "betas":
-            parser.add_argument("--" + k.replace("_", "-"), type=float if k == "budget_min" else type(v), default=v)
+            parser.add_argument("--" + k.replace("_", "-"), type=float if k == "budget_min" else type(v), default=None)
     args = parser.parse_args()
+    base_model, base_train = (LARGE, LARGE_TRAIN) if args.large else (MODEL, TRAIN)
+    if args.large:
+        os.environ["OMP_NUM_THREADS"] = str(LARGE_THREADS)
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    model_cfg = {k: getattr(args, k) for k in MODEL}
-    tr = {k: getattr(args, k, v) for k, v in TRAIN.items()}
-    if (args.pilot is not None or model_cfg != MODEL or tr != TRAIN) and args.out is None and not args.skip_train:
+    model_cfg = {k: v if getattr(args, k) is None else getattr(args, k) for k, v in base_model.items()}
+    tr = {k: v if getattr(args, k, None) is None else getattr(args, k) for k, v in base_train.items()}
+    if (args.pilot is not None or model_cfg != base_model or tr != base_train) and args.out is None \
+            and not args.skip_train:
         parser.error("a pilot or a changed recipe trains into a scratch folder: give --out DIR")
     if args.framework == "tf" and args.pilot is not None:
         parser.error("--pilot is for PyTorch; the TensorFlow run replays a finished PyTorch run")
-    ckpt, out = (CKPT, RESULTS) if args.framework == "torch" else (TF_CKPT, TF_RESULTS)
+    ckpt, out = outputs(args.framework, args.large)
+    reference = outputs("torch", args.large)[1]
     if args.out is not None:
-        ckpt, out = args.out / ckpt.name, args.out / out.name
+        ckpt, out, reference = args.out / ckpt.name, args.out / out.name, args.out / reference.name
     corpus = tokenized_shakespeare("char")
     if args.skip_train:
         result = json.loads(out.read_text()) if out.exists() else dict(model=model_cfg, train=tr, eval=EVAL)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
         if args.framework == "tf":
-            reference = (args.out or RESULTS.parent) / RESULTS.name
             if not reference.exists():
                 parser.error(f"{reference} is missing: the TensorFlow run replays a PyTorch run, train it first")
             result = train_tf(corpus, model_cfg, tr, json.loads(reference.read_text()), ckpt, out, args.val_limit)
@@ -326,7 +352,7 @@ def main() -> None:
         t = "" if r["train_s"] is None else f"{r['train_s']:.0f}"
         print(f"| {r['model']} | {r['framework']} | {r['params']:,} | {r['val']:.3f} | {perplexity(r['val']):.2f} | "
               f"{r['test']:.3f} | {perplexity(r['test']):.2f} | {t} |")
-    if args.out is None:
+    if args.out is None and not args.large:
         write_curves()
     print(f"\nwritten {out}")
 

@@ -71,3 +71,24 @@ def test_the_position_init_comparison_on_the_page_is_the_measured_runs():
     strip = lambda r: ({k: v for k, v in r["model"].items() if k != "pos_std"},   # noqa: E731
                        {k: v for k, v in r["train"].items() if k != "seed"})
     assert all(strip(r) == strip(runs[0]) for r in runs), "the runs differ in more than pos_std and the seed"
+
+
+def test_the_larger_run_on_the_page_is_its_result_file(quality):
+    """01_gpt.md's LARGE row is results/ch7_quality_large.json, a run of `--large` as the script defines it."""
+    import re
+    run = json.loads((REPO / "benchmarks" / "results" / "ch7_quality_large.json").read_text())
+    assert run["model"] == quality.LARGE and run["threads"] == quality.LARGE_THREADS
+    assert run["train"] == json.loads(json.dumps(quality.LARGE_TRAIN)), "the run is not `--large`'s recipe"
+    assert run["best_val_loss"] <= min(h["val_loss"] for h in run["history"]) + 1e-4   # the best is kept
+    page = (REPO / "chapters" / "07_llm" / "01_gpt.md").read_text()
+    row = re.search(r"LARGE = \(([\d_]+), ([\d.]+), ([\d.]+), (\d+)\)", page)
+    assert row, "01_gpt.md has no LARGE = (params, val, test, seconds) line"
+    assert (int(row[1].replace("_", "")), float(row[2]), float(row[3]), int(row[4])) == (
+        run["params"], round(run["val_loss"], 4), round(run["test_loss"], 4), round(run["train_s"])), \
+        "the page's numbers differ from the result file"
+
+
+def test_large_writes_files_of_its_own(quality):
+    files = {quality.outputs(fw, large) for fw in ("torch", "tf") for large in (False, True)}
+    assert len({p for pair in files for p in pair}) == 8                 # no run overwrites another's
+    assert quality.outputs("torch", False) == (quality.CKPT, quality.RESULTS)
