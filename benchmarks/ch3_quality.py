@@ -52,7 +52,7 @@ HIDDEN = {"rnn": 530, "lstm": 256, "gru": 300}
 MODEL = dict(embed_dim=64, num_layers=1, dropout=0.0)
 # Initialisation (llmbook's StackedRNN, both frameworks): U(-1/sqrt(H), 1/sqrt(H)) for every weight and
 # bias, as torch.nn. `--forget-bias 1` instead starts the LSTM's forget gate at bias 1 (Gers et al. 2000;
-# Keras' unit_forget_bias): tried, and worse at this budget (chapter 3, "Why not the LSTM, and what we tried").
+# Keras' unit_forget_bias): tried, and worse at this budget (chapter 3, "The learning rate decides the LSTM's rank").
 INIT = dict(uniform="U(-1/sqrt(H), 1/sqrt(H))", lstm_forget_bias=None)
 TRAIN = dict(batch_size=64, bptt=100, last_epoch_lr=1e-3, clip=1.0, epochs=3)
 # The learning rates (before the last epoch) every cell is tried at first, at seed 0; the grid then
