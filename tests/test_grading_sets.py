@@ -119,7 +119,8 @@ def test_batch_grader_gives_full_marks_to_the_solution_and_zero_to_the_stub(tmp_
 
 def test_batch_grader_fails_an_answer_that_calls_the_function_it_should_write(tmp_path):
     """The forbidden-call watch works in the grading worker too: carol's top-k calls the course's filter
-    (right values) and loses that question only, with a message naming the call."""
+    and dave's its PyTorch twin (right values); each loses that question only, with a message naming the
+    call."""
     folder = tmp_path / "submissions"
     folder.mkdir()
     _submissions("ch07", folder)
@@ -127,14 +128,21 @@ def test_batch_grader_fails_an_answer_that_calls_the_function_it_should_write(tm
     cell = next(c for c in carol.cells if "answer" in M.tags(c) and "def top_k_filter(" in c.source)
     cell.source = "import llmbook.sampling\n\ndef top_k_filter(logits, k):\n    return llmbook.sampling.top_k_filter(logits, k)\n"
     nbformat.write(carol, folder / "carol.ipynb")
+    cell.source = ("import numpy as np\nimport torch\nimport llmbook.torch.sampling\n\ndef top_k_filter(logits, k):\n"
+                   "    t = torch.as_tensor(np.asarray(logits, dtype=np.float64))\n"
+                   "    return llmbook.torch.sampling.top_k_filter(t, k).numpy()\n")
+    nbformat.write(carol, folder / "dave.ipynb")
     out = tmp_path / "scores.csv"
     assert grade.main([str(folder), "--set", "ch07", "--hidden", str(HIDDEN), "--secret", SECRET, "--out", str(out)]) == 0
     by = {(r["student"], r["question"]): r for r in csv.DictReader(out.open(encoding="utf-8"))}
     questions = Exercises("ch07", [HIDDEN], secret=SECRET).set.questions
     assert by["carol", "q4"]["score"] == "0", by["carol", "q4"]
     assert "called llmbook.sampling.top_k_filter" in by["carol", "q4"]["detail"], by["carol", "q4"]
+    assert by["dave", "q4"]["score"] == "0", by["dave", "q4"]
+    assert "called llmbook.torch.sampling.top_k_filter" in by["dave", "q4"]["detail"], by["dave", "q4"]
     total = sum(q.points for q in questions.values())
-    assert by["carol", "total"]["score"] == str(total - questions["q4"].points)
+    for student in ("carol", "dave"):
+        assert by[student, "total"]["score"] == str(total - questions["q4"].points), student
 
 
 GARBAGE = {

@@ -119,7 +119,9 @@ def _(apply_temperature):
     _q3_expect(apply_temperature, rng.normal(0, 2, (3, 5)), 0.7, "for N=3, V=5, temperature 0.7")
 
 
-question("q4", answer="top_k_filter", points=1, forbid=("llmbook.sampling.top_k_filter",))
+question("q4", answer="top_k_filter", points=1,
+         forbid=("llmbook.sampling.top_k_filter", "llmbook.torch.sampling.top_k_filter",
+                 "llmbook.tf.sampling.top_k_filter"))
 
 
 def _q4_expect(top_k_filter, logits, k, what):
@@ -145,7 +147,8 @@ def _(top_k_filter):
 
 
 question("q5", answer="top_p_mask_tf", points=2, limit=20, needs=("tensorflow",),
-         forbid=("llmbook.sampling.top_p_filter", "llmbook.tf.sampling.top_p_filter"))
+         forbid=("llmbook.sampling.top_p_filter", "llmbook.torch.sampling.top_p_filter",
+                 "llmbook.tf.sampling.top_p_filter"))
 
 
 def _q5_expect(top_p_mask_tf, logits, p, what, dtype="float64"):
