@@ -419,3 +419,17 @@ def test_a_forbidden_call_is_caught_through_an_alias_and_the_watch_cannot_be_swi
     with pytest.raises(ValueError, match="names no importable function"):
         with forbidding(["llmbook.sampling.no_such_filter"]):
             pass
+
+
+def test_a_forbidden_name_whose_library_is_missing_is_not_watched(tmp_path, monkeypatch):
+    """A twin in a module that needs an absent library (llmbook.tf without TensorFlow) cannot be called:
+    the watch skips it and still catches the others; a misspelt name still fails loudly."""
+    from llmbook.grading.forbid import ForbiddenCall, forbidding, resolve
+    (tmp_path / "needs_absent_lib.py").write_text("import no_such_library_here\n\ndef f():\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert resolve("needs_absent_lib.f") is None
+    with pytest.raises(ForbiddenCall, match="called llmbook.sampling.top_k_filter"):
+        with forbidding(["needs_absent_lib.f", "llmbook.sampling.top_k_filter"]):
+            __import__("llmbook.sampling").sampling.top_k_filter(np.array([1.0, 2.0]), 1)
+    with pytest.raises(ValueError, match="names no importable function"):
+        resolve("llmbook.sampl.top_k_filter")

@@ -22,11 +22,20 @@ class ForbiddenCall(Exception):
 
 @functools.lru_cache(maxsize=None)
 def resolve(name: str):
-    """The object behind a dotted name ('torch.nn.functional.cross_entropy'); ValueError if there is none."""
+    """The object behind a dotted name ('torch.nn.functional.cross_entropy'); ValueError if there is none.
+
+    None when its module exists but needs a library that is not installed here (llmbook.tf without
+    TensorFlow): nothing can call it, so there is nothing to watch.
+    """
     parts = name.split(".")
     for i in range(len(parts) - 1, 0, -1):
+        module = ".".join(parts[:i])
         try:
-            obj = importlib.import_module(".".join(parts[:i]))
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name and module != e.name and not module.startswith(e.name + "."):
+                return None
+            continue
         except ImportError:
             continue
         try:
@@ -52,7 +61,7 @@ def forbidding(names: Iterable[str]):
     if not names:
         yield
         return
-    watched = {key: name for name in names for key in _keys(resolve(name))}
+    watched = {key: name for name in names if resolve(name) is not None for key in _keys(resolve(name))}
     called: list[str] = []
 
     def profile(frame, event, arg):
