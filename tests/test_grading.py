@@ -421,6 +421,52 @@ def test_a_forbidden_call_is_caught_through_an_alias_and_the_watch_cannot_be_swi
             pass
 
 
+@pytest.mark.parametrize("attack", ["off_and_on", "thread", "pool", "code_copy", "settrace"])
+def test_the_ways_around_the_watch_a_probe_found_fail_the_answer(attack):
+    """Switching the watch off and on again, running the call on another thread, or calling a copy of
+    the function's code each fail the answer, with a message that says what it did."""
+    import concurrent.futures
+    import sys
+    import threading
+
+    import llmbook.sampling
+    from llmbook.grading.forbid import ForbiddenCall, forbidding
+    logits = np.array([1.0, 3.0, 2.0])
+    banned = llmbook.sampling.top_k_filter
+
+    def run():
+        if attack == "off_and_on":
+            watch = sys.getprofile()
+            sys.setprofile(None)
+            out = banned(logits, 2)
+            sys.setprofile(watch)
+            return out
+        if attack == "thread":
+            box = []
+            t = threading.Thread(target=lambda: box.append(banned(logits, 2)))
+            t.start()
+            t.join()
+            return box[0]
+        if attack == "pool":
+            return pool.submit(banned, logits, 2).result()
+        if attack == "code_copy":
+            copy = types.FunctionType(banned.__code__.replace(co_firstlineno=banned.__code__.co_firstlineno + 1),
+                                      banned.__globals__)
+            return copy(logits, 2)
+        sys.settrace(None)
+        return banned(logits, 2)
+
+    import types
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(int).result()                  # the pool's thread exists before the answer runs
+        with pytest.raises(ForbiddenCall, match="may not do that"):
+            with forbidding(["llmbook.sampling.top_k_filter"]):
+                run()
+    assert sys.getprofile() is None
+    with forbidding(["llmbook.sampling.top_k_filter"]):      # an honest answer with the same data passes
+        np.where(logits >= np.sort(logits)[-2], logits, -np.inf)
+
+
 def test_a_forbidden_name_whose_library_is_missing_is_not_watched(tmp_path, monkeypatch):
     """A twin in a module that needs an absent library (llmbook.tf without TensorFlow) cannot be called:
     the watch skips it and still catches the others; a misspelt name still fails loudly."""

@@ -4,15 +4,20 @@ A question declares them by dotted name (`question(..., forbid=("torch.nn.functi
 While the learner's function runs, a profiler (sys.setprofile) watches every Python and C call and
 records a call to any of those functions, however it was reached: through an alias, a library class
 that calls it, or the course package's own version. The answer then fails with a message that names
-the function. It runs where the answer runs: in the learner's kernel for the public checks, in the
+the function. It fails too when the answer switches the profiler off (even if it switches it back
+on), hands work to another thread or process, or copies a function's code object (`_tampering`).
+The watch runs in the answer's own process, so it is a strong deterrent rather than a proof: code
+that rewrites the grading worker's own functions can still get around it. It runs where the answer runs: in the learner's kernel for the public checks, in the
 grading worker for the batch grader.
 """
 from __future__ import annotations
 
+import _thread
 import contextlib
 import functools
 import importlib
 import sys
+import types
 from collections.abc import Iterable
 
 
@@ -54,6 +59,26 @@ def _keys(obj) -> list:
     return [code] if code is not None else [fn]
 
 
+@functools.lru_cache(maxsize=None)
+def _tampering() -> dict:
+    """Calls that would switch the watch off or move work where it cannot see: key -> what they do.
+
+    The watch follows the thread it runs on, so starting or feeding another thread hides a call from it;
+    a copy of a function's code object is a different key. No answer to a question needs either.
+    """
+    import concurrent.futures
+    import multiprocessing.pool
+    import threading
+    marks = {sys.setprofile: "switched off the grader's watch on library calls (sys.setprofile)",
+             sys.settrace: "switched off the grader's watch on library calls (sys.settrace)",
+             threading.setprofile: "switched off the grader's watch on library calls (threading.setprofile)",
+             _thread.start_new_thread: "ran work on another thread, where the grader cannot watch it"}
+    for fn in (threading.Thread.start, concurrent.futures.ThreadPoolExecutor.submit,
+               concurrent.futures.ProcessPoolExecutor.submit, multiprocessing.pool.Pool.apply_async):
+        marks[fn.__code__] = "ran work on another thread or process, where the grader cannot watch it"
+    return marks
+
+
 @contextlib.contextmanager
 def forbidding(names: Iterable[str]):
     """Run the block with the functions `names` watched; raise ForbiddenCall after it if one was called."""
@@ -63,15 +88,21 @@ def forbidding(names: Iterable[str]):
         return
     watched = {key: name for name in names if resolve(name) is not None for key in _keys(resolve(name))}
     called: list[str] = []
+    tampered: list[str] = []
+    marks, leaving = _tampering(), []
 
     def profile(frame, event, arg):
         key = frame.f_code if event == "call" else arg if event == "c_call" else None
         try:
-            name = watched.get(key)
+            name, mark = watched.get(key), marks.get(key)
         except TypeError:       # an unhashable callable
             return
+        if event == "c_call" and isinstance(getattr(arg, "__self__", None), types.CodeType):
+            mark = "built a changed copy of a function's code (code.replace)"
         if name is not None and name not in called:
             called.append(name)
+        if mark is not None and not leaving and mark not in tampered:
+            tampered.append(mark)
 
     previous = sys.getprofile()
     sys.setprofile(profile)
@@ -79,10 +110,12 @@ def forbidding(names: Iterable[str]):
         yield
     finally:
         still_ours = sys.getprofile() is profile
+        leaving.append(True)                     # our own sys.setprofile below is not tampering
         sys.setprofile(previous)
     if not still_ours:
-        raise ForbiddenCall("your function switched off the grader's watch on library calls "
-                            "(sys.setprofile): answers may not do that")
+        tampered.insert(0, "switched off the grader's watch on library calls (sys.setprofile)")
+    if tampered:
+        raise ForbiddenCall(f"your function {tampered[0]}: answers may not do that")
     if called:
         raise ForbiddenCall(f"this question asks you to write it yourself, but your function called "
                             f"{', '.join(called)}: replace that call with your own code")
