@@ -6,9 +6,9 @@ records a call to any of those functions, however it was reached: through an ali
 that calls it, or the course package's own version. The answer then fails with a message that names
 the function. It fails too when the answer switches the profiler off (even if it switches it back
 on), hands work to another thread or process, or copies a function's code object (`_tampering`).
-The watch runs in the answer's own process, so it is a strong deterrent rather than a proof: code
-that rewrites the grading worker's own functions can still get around it. It runs where the answer runs: in the learner's kernel for the public checks, in the
-grading worker for the batch grader.
+It runs where the answer runs: in the learner's kernel for the public checks, in the grading worker
+for the batch grader. Being in the answer's own process, it is a strong deterrent rather than a
+proof: code that rewrites the grading worker's own functions can still get around it.
 """
 from __future__ import annotations
 
