@@ -421,7 +421,7 @@ def test_a_forbidden_call_is_caught_through_an_alias_and_the_watch_cannot_be_swi
             pass
 
 
-@pytest.mark.parametrize("attack", ["off_and_on", "thread", "pool", "code_copy", "settrace"])
+@pytest.mark.parametrize("attack", ["off_and_on", "thread", "pool", "code_copy", "settrace", "subprocess"])
 def test_the_ways_around_the_watch_a_probe_found_fail_the_answer(attack):
     """Switching the watch off and on again, running the call on another thread, or calling a copy of
     the function's code each fail the answer, with a message that says what it did."""
@@ -453,6 +453,10 @@ def test_the_ways_around_the_watch_a_probe_found_fail_the_answer(attack):
             copy = types.FunctionType(banned.__code__.replace(co_firstlineno=banned.__code__.co_firstlineno + 1),
                                       banned.__globals__)
             return copy(logits, 2)
+        if attack == "subprocess":
+            import subprocess
+            code = "import llmbook.sampling, numpy; print(llmbook.sampling.top_k_filter(numpy.ones(3), 2))"
+            return subprocess.run([sys.executable, "-c", code], capture_output=True).stdout
         sys.settrace(None)
         return banned(logits, 2)
 

@@ -68,14 +68,19 @@ def _tampering() -> dict:
     """
     import concurrent.futures
     import multiprocessing.pool
+    import multiprocessing.process
+    import os
+    import subprocess
     import threading
+    elsewhere = "ran work on another thread or process, where the grader cannot watch it"
     marks = {sys.setprofile: "switched off the grader's watch on library calls (sys.setprofile)",
              sys.settrace: "switched off the grader's watch on library calls (sys.settrace)",
              threading.setprofile: "switched off the grader's watch on library calls (threading.setprofile)",
-             _thread.start_new_thread: "ran work on another thread, where the grader cannot watch it"}
+             _thread.start_new_thread: elsewhere, os.fork: elsewhere}
     for fn in (threading.Thread.start, concurrent.futures.ThreadPoolExecutor.submit,
-               concurrent.futures.ProcessPoolExecutor.submit, multiprocessing.pool.Pool.apply_async):
-        marks[fn.__code__] = "ran work on another thread or process, where the grader cannot watch it"
+               concurrent.futures.ProcessPoolExecutor.submit, multiprocessing.pool.Pool.apply_async,
+               multiprocessing.process.BaseProcess.start, subprocess.Popen.__init__):
+        marks[fn.__code__] = elsewhere
     return marks
 
 
