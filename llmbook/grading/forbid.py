@@ -91,7 +91,8 @@ def forbidding(names: Iterable[str]):
     if not names:
         yield
         return
-    watched = {key: name for name in names if resolve(name) is not None for key in _keys(resolve(name))}
+    found = {name: resolve(name) for name in names}                       # None: its library is absent
+    watched = {key: name for name, obj in found.items() if obj is not None for key in _keys(obj)}
     called: list[str] = []
     tampered: list[str] = []
     marks, leaving = _tampering(), []
