@@ -20,6 +20,12 @@ budget and an evaluation every 500 steps, so that training and its evaluations f
 writes llmbook/checkpoints/gpt_char_large_torch.npz and results/ch7_quality_large.json (with
 `--framework tf`: its replay, gpt_char_large_tf_trained.npz and ch7_quality_large_tf.json).
 
+A TensorFlow replay can pause and resume: after each evaluation it keeps its whole state (weights,
+AdamW moments, the window generator, the log) in benchmarks/state/<checkpoint>.state. `--pause-after
+MIN` stops it at the first evaluation after MIN minutes of wall clock; the same command without it
+resumes from the state file (a run killed between evaluations resumes from the last one) and
+deletes the file when the run is finished. The resumed run takes exactly the steps it would have.
+
 The TensorFlow run (`--framework tf`, llmbook.tf.train.fit) replays the PyTorch run, so that the two
 differ in the framework only: the same initial weights (PyTorch's, seeded, copied with
 llmbook.parity), the same windows in the same order, the same learning rate at every step (the
@@ -35,6 +41,7 @@ import argparse
 import json
 import math
 import os
+import pickle
 import time
 from pathlib import Path
 
@@ -58,6 +65,7 @@ TF_CKPT = ROOT / "llmbook" / "checkpoints" / "gpt_char_tf_trained.npz"
 TF_RESULTS = ROOT / "benchmarks" / "results" / "ch7_quality_tf.json"
 CURVES = CKPT.parent / "gpt_char_curves.json"   # both runs' validation curves, for chapter 7's page
 CH3 = ROOT / "benchmarks" / "results" / "ch3_quality.json"
+STATE = ROOT / "benchmarks" / "state"     # paused TensorFlow replays
 MODEL = dict(d_model=96, num_heads=4, num_layers=3, d_ff=360, max_len=256, dropout=0.0, pos_std=1.0)
 TRAIN = dict(context=256, batch_size=16, lr=6e-3, warmup=200, min_lr_ratio=0.1, weight_decay=0.1,
              betas=(0.9, 0.99), clip=1.0, steps=20000, eval_every=250, patience=4, seed=0,
@@ -211,8 +219,12 @@ def train(corpus, model_cfg: dict, tr: dict, ckpt: Path, out: Path, pilot_s: flo
 
 
 def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out: Path,
-             val_limit: int | None) -> dict:
-    """The PyTorch run `reference` replayed in TensorFlow (see the module's docstring)."""
+             val_limit: int | None, state: Path | None = None, pause_s: float | None = None) -> dict:
+    """The PyTorch run `reference` replayed in TensorFlow (see the module's docstring).
+
+    With `state`, it resumes from that file if it exists and keeps it after each evaluation; with
+    `pause_s`, it stops at the first evaluation after that many seconds and returns with "paused".
+    """
     import keras
     from llmbook.parity import _triples, torch_to_tf
     from llmbook.tf import gpt as tf_gpt
@@ -256,6 +268,21 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
                   eval=EVAL, params=params, val_limit=val_limit)
     log = ValidationLog(result, out, tr["patience"], lambda: tf_save(model, ckpt, **config))
     seconds, step, running = 0.0, 0, None
+    if state is not None and state.exists():
+        with open(state, "rb") as f:
+            kept = pickle.load(f)
+        if kept["model_cfg"] != model_cfg or kept["train"] != tr:
+            raise SystemExit(f"{state} is a paused run of another model or recipe: delete it to start again")
+        opt.build(model.trainable_variables)                               # its slots, then their values
+        for dst, values in ((model.variables, kept["model"]), (opt.variables, kept["optimizer"])):
+            for var, value in zip(dst, values, strict=True):
+                var.assign(value)
+        opt.llmbook_step, rng.bit_generator.state = kept["opt_step"], kept["rng"]
+        seconds, step, running = kept["seconds"], kept["step"], kept["running"]
+        log.best, log.bad = kept["best"], kept["bad"]
+        result.update(kept["result"])
+        print(f"resumed from {state.name} at step {step:,}", flush=True)
+    wall = time.perf_counter()
     while step < tr["steps"]:
         n = min(tr["eval_every"], tr["steps"] - step)
         hist = fit(model, windows(n), optimizer=opt, clip=tr["clip"], progress=False,
@@ -267,7 +294,26 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
         if log(dict(step=step, tokens=step * B * T, train_loss=running, val_loss=val, lr=lr(step - 1),
                     seconds=seconds)):
             break
+        if state is not None:
+            keep_state(state, dict(model_cfg=model_cfg, train=tr, model=[v.numpy() for v in model.variables],
+                                   optimizer=[v.numpy() for v in opt.variables], opt_step=opt.llmbook_step,
+                                   rng=rng.bit_generator.state, seconds=seconds, step=step, running=running,
+                                   best=log.best, bad=log.bad, result=result))
+        if pause_s is not None and time.perf_counter() - wall > pause_s:
+            print(f"paused at step {step:,}: run the same command again to resume", flush=True)
+            return dict(result, paused=True)
+    if state is not None:
+        state.unlink(missing_ok=True)                                      # finished: nothing to resume
     return result
+
+
+def keep_state(path: Path, state: dict) -> None:
+    """Write a paused run's state atomically (a kill mid-write leaves the previous one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        pickle.dump(state, f)
+    tmp.replace(path)
 
 
 def table_rows(result: dict) -> list[dict]:
@@ -304,6 +350,8 @@ def main() -> None:
                         help="a pilot: stop after this many seconds of training (needs --out; PyTorch)")
     parser.add_argument("--out", type=Path, default=None, help="scratch folder for a pilot's checkpoint and JSON")
     parser.add_argument("--val-limit", type=int, default=VAL_LIMIT, help="score only the first N validation windows")
+    parser.add_argument("--pause-after", type=float, default=None, metavar="MIN",
+                        help="TensorFlow: pause at the first evaluation after MIN minutes; rerun to resume")
     parser.add_argument("--large", action="store_true",
                         help=f"the larger run: LARGE sizes, LARGE_TRAIN, {LARGE_THREADS} threads (see above)")
     for k, v in {**MODEL, **TRAIN}.items():
@@ -319,6 +367,8 @@ def main() -> None:
     if (args.pilot is not None or model_cfg != base_model or tr != base_train) and args.out is None \
             and not args.skip_train:
         parser.error("a pilot or a changed recipe trains into a scratch folder: give --out DIR")
+    if args.framework == "torch" and args.pause_after is not None:
+        parser.error("--pause-after is for the TensorFlow replay; a PyTorch run follows its clock")
     if args.framework == "tf" and args.pilot is not None:
         parser.error("--pilot is for PyTorch; the TensorFlow run replays a finished PyTorch run")
     ckpt, out = outputs(args.framework, args.large)
@@ -333,7 +383,11 @@ def main() -> None:
         if args.framework == "tf":
             if not reference.exists():
                 parser.error(f"{reference} is missing: the TensorFlow run replays a PyTorch run, train it first")
-            result = train_tf(corpus, model_cfg, tr, json.loads(reference.read_text()), ckpt, out, args.val_limit)
+            result = train_tf(corpus, model_cfg, tr, json.loads(reference.read_text()), ckpt, out, args.val_limit,
+                              state=(args.out or STATE) / f"{ckpt.stem}.state",
+                              pause_s=None if args.pause_after is None else 60 * args.pause_after)
+            if result.get("paused"):
+                return
         else:
             result = train(corpus, model_cfg, tr, ckpt, out, args.pilot, args.val_limit)
         if args.pilot is not None:                           # pilots compare the training curves only

@@ -49,6 +49,28 @@ def test_tensorflow_replays_a_pytorch_run(quality, tmp_path):
     assert (tmp_path / "tf.npz").exists() and math.isfinite(got["best_val_loss"])
 
 
+def test_a_paused_replay_resumes_as_if_never_stopped(quality, tmp_path):
+    """Paused after its first evaluation and resumed, the replay takes exactly the uninterrupted steps."""
+    corpus = tokenized_shakespeare("char")
+    tr = dict(quality.TRAIN, context=32, batch_size=4, steps=30, eval_every=10, warmup=5, budget_min=None)
+    ref = quality.train(corpus, TINY, tr, tmp_path / "pt.npz", tmp_path / "pt.json", None, 8)
+    whole = quality.train_tf(corpus, TINY, tr, ref, tmp_path / "a.npz", tmp_path / "a.json", 8)
+    state = tmp_path / "b.state"
+    first = quality.train_tf(corpus, TINY, tr, ref, tmp_path / "b.npz", tmp_path / "b.json", 8,
+                             state=state, pause_s=0.0)
+    assert first["paused"] and len(first["history"]) == 1 and state.exists()
+    rest = quality.train_tf(corpus, TINY, tr, ref, tmp_path / "b.npz", tmp_path / "b.json", 8, state=state)
+    assert "paused" not in rest and not state.exists()                         # finished: the state is gone
+    for key in ("val_loss", "train_loss", "lr", "step"):
+        assert [h[key] for h in rest["history"]] == [h[key] for h in whole["history"]], key
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert len(a.files) == len(b.files)              # the same kept weights (Keras numbers its layers' names)
+    assert all(np.array_equal(a[i], b[j]) for i, j in zip(a.files, b.files))
+    with pytest.raises(SystemExit, match="another model or recipe"):          # a stale state is refused
+        quality.keep_state(state, dict(model_cfg=TINY, train=dict(tr, lr=1.0)))
+        quality.train_tf(corpus, TINY, tr, ref, tmp_path / "c.npz", tmp_path / "c.json", 8, state=state)
+
+
 def test_the_tensorflow_run_refuses_another_model(quality, tmp_path):
     corpus = tokenized_shakespeare("char")
     ref = dict(model=dict(TINY, d_model=32), train=dict(quality.TRAIN), history=[])
