@@ -1,4 +1,5 @@
-"""Chapter 6 on a GPU: training throughput, achieved TFLOP/s and MFU of the PyTorch Transformer, four ways.
+"""Chapters 6 and 7 on a GPU: training throughput, achieved TFLOP/s and MFU of the PyTorch Transformer
+(`--model transformer`, the default) or of chapter 7's decoder-only GPT (`--model gpt`), four ways.
 
 fp32 (TF32 matmuls on, as PyTorch users get them with `torch.backends.cuda.matmul.allow_tf32`) vs
 bfloat16 autocast, and the from-scratch attention (softmax(q k^T / sqrt(d_k)) v written out) vs
@@ -19,12 +20,17 @@ Model FLOPs per training step (forward + backward = 3 x forward; a matmul of m x
                                                     MFU does, although half of it is masked)
              + 12 L_dec D T S B                     cross-attention
 
+The GPT (`--model gpt`, B sequences of T tokens): 6 N (B T) + 12 L D T^2 B, N = every nn.Linear of
+its blocks + the tied output projection V x D; its blocks pass their causal mask as a tensor, so
+the fused rows run PyTorch's memory-efficient kernel rather than Flash.
+
 FLOPs per target token = that / (B T) (~ 6 N + 12 L D T for S = T). MFU = achieved model FLOP/s /
 the GPU's dense peak for the precision (bf16 tensor cores; TF32 for the fp32 rows) from PEAKS; an
 unknown GPU gets TFLOP/s only. Recomputed activations are not counted (there are none here).
 
     python benchmarks/gpu_throughput.py                          # D=512, 6+6 layers
     python benchmarks/gpu_throughput.py --sizes 512x6,1024x12,2048x12 --batch 64 --seq-len 256
+    python benchmarks/gpu_throughput.py --model gpt --sizes 768x12 --batch 16 --seq-len 1024
     python benchmarks/gpu_throughput.py --smoke                  # any machine, seconds: checks the script
 """
 from __future__ import annotations
@@ -37,7 +43,8 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results" / "gpu_throughput.json"
+RESULTS = {"transformer": Path(__file__).resolve().parent / "results" / "gpu_throughput.json",
+           "gpt": Path(__file__).resolve().parent / "results" / "gpu_throughput_gpt.json"}
 
 # Dense (no structured sparsity) peak TFLOP/s from the vendors' data sheets: (bf16 tensor core, TF32 tensor core).
 # The T4 (Turing) has no bf16: autocast to bf16 runs slowly there, and precision="auto" picks fp32.
@@ -85,40 +92,61 @@ def flops_per_step(model, B: int, S: int, T: int) -> float:
     return float(dense + attention)
 
 
+def gpt_flops_per_step(model, B: int, T: int) -> float:
+    """Model FLOPs of one training step (forward + backward) of the GPT on B sequences of T tokens."""
+    from torch import nn
+    n = sum(m.weight.numel() for m in model.layers.modules() if isinstance(m, nn.Linear))
+    n += model.embed.weight.numel()                                        # the tied output projection
+    return float(6 * n * B * T + 12 * model.num_layers * model.d_model * T * T * B)
+
+
+def build(kind: str, d_model: int, layers: int, args):
+    """The model measured: chapter 6's Transformer (`layers` per stack) or chapter 7's GPT."""
+    from llmbook.torch.gpt import GPT
+    from llmbook.torch.transformer import Transformer
+    if kind == "gpt":
+        return GPT(args.vocab, d_model=d_model, num_heads=max(1, d_model // 64), num_layers=layers,
+                   d_ff=4 * d_model, max_len=args.seq_len, dropout=0.1)
+    return Transformer(args.vocab, args.vocab, d_model=d_model, num_heads=max(1, d_model // 64),
+                       num_encoder_layers=layers, num_decoder_layers=layers, d_ff=4 * d_model,
+                       dropout=0.1, max_len=args.seq_len + 1)
+
+
 def run(fused: bool, precision: str, d_model: int, layers: int, args, device: torch.device) -> dict:
     """One row: tokens/s, TFLOP/s and MFU of `args.steps` timed steps (after `args.warmup` untimed ones)."""
     from llmbook.torch.train import autocast, cross_entropy
-    from llmbook.torch.transformer import MultiHeadAttention, Transformer
+    from llmbook.torch.transformer import MultiHeadAttention
     torch.manual_seed(0)
-    model = Transformer(args.vocab, args.vocab, d_model=d_model, num_heads=max(1, d_model // 64),
-                        num_encoder_layers=layers, num_decoder_layers=layers, d_ff=4 * d_model,
-                        dropout=0.1, max_len=args.seq_len + 1).to(device)
+    model = build(args.model, d_model, layers, args).to(device)
     for m in model.modules():
         if isinstance(m, MultiHeadAttention):
             m.fused = fused
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=device.type == "cuda")
     src = torch.randint(4, args.vocab, (args.batch, args.seq_len), device=device)   # (B, S)
     tgt = torch.randint(4, args.vocab, (args.batch, args.seq_len), device=device)   # (B, T)
+    forward = (lambda: model(tgt)) if args.model == "gpt" else (lambda: model(src, tgt))   # (B, T, V)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for i in range(args.warmup + args.steps):
         if i == args.warmup:
             sync()
             start = time.perf_counter()
         with autocast(device, precision):
-            loss = cross_entropy(model(src, tgt), tgt)
+            loss = cross_entropy(forward(), tgt)                           # random tokens: speed, not learning
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     sync()
     seconds = time.perf_counter() - start
-    flops = flops_per_step(model, args.batch, args.seq_len, args.seq_len) * args.steps
+    per_step = ((lambda b: gpt_flops_per_step(model, b, args.seq_len)) if args.model == "gpt" else
+                (lambda b: flops_per_step(model, b, args.seq_len, args.seq_len)))
+    flops = per_step(args.batch) * args.steps
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     peak = peak_tflops(name, precision) if device.type == "cuda" else None
     tflops = flops / seconds / 1e12
-    row = dict(d_model=d_model, layers=layers, precision=precision,
+    row = dict(model=args.model, d_model=d_model, layers=layers, precision=precision,
                attention="fused" if fused else "from scratch",
                parameters=sum(p.numel() for p in model.parameters()),
-               flops_per_token=flops_per_step(model, 1, args.seq_len, args.seq_len) / args.seq_len,
+               flops_per_token=per_step(1) / args.seq_len,
                tokens_per_s=args.steps * args.batch * args.seq_len / seconds,
                tflops=tflops, mfu=None if peak is None else tflops / peak,
                loss=float(loss.detach()), peak_memory_gb=(torch.cuda.max_memory_allocated(device) / 2**30
@@ -142,13 +170,16 @@ def sizes(text: str) -> list[tuple[int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=sizes, default=sizes("512x6"), help="d_model x layers, comma-separated")
+    parser.add_argument("--model", choices=("transformer", "gpt"), default="transformer",
+                        help="chapter 6's encoder-decoder Transformer or chapter 7's decoder-only GPT")
+    parser.add_argument("--sizes", type=sizes, default=sizes("512x6"),
+                        help="d_model x layers (per stack for the Transformer), comma-separated")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--vocab", type=int, default=8000)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--out", type=Path, default=None, help=f"JSON results (default on a GPU: {RESULTS})")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default on a GPU: results/gpu_throughput.json, _gpt.json for the GPT)")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes, 2 steps, on the CPU when there is no GPU: checks the script, measures nothing")
     args = parser.parse_args(argv)
@@ -163,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True       # fp32 rows: TF32 tensor cores, as measured against
         torch.backends.cudnn.allow_tf32 = True
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(f"{name}: batch {args.batch} x {args.seq_len} tokens, vocabulary {args.vocab}; "
+    print(f"{name}, {args.model}: batch {args.batch} x {args.seq_len} tokens, vocabulary {args.vocab}; "
           f"peaks bf16/TF32: {peak_tflops(name, 'bf16')}/{peak_tflops(name, 'fp32')} TFLOP/s\n")
     print("| D x layers | parameters | precision | attention | FLOPs/token | tokens/s | TFLOP/s | MFU |")
     print("|---|---:|---|---|---:|---:|---:|---:|")
@@ -183,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {d_model} x {layers} | {row['parameters'] / 1e6:.1f} M | {precision} "
                       f"| {row['attention']} | {row['flops_per_token'] / 1e6:.1f} M | {row['tokens_per_s']:,.0f} "
                       f"| {row['tflops']:.2f} | {mfu} |", flush=True)
-    out = args.out if args.out is not None else (None if args.smoke else RESULTS)
+    out = args.out if args.out is not None else (None if args.smoke else RESULTS[args.model])
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(dict(device=name, torch=torch.__version__, smoke=args.smoke,

@@ -33,6 +33,18 @@ def test_flops_formula_equals_torch_flop_counter(gt, layers, S, T):
     assert gt.flops_per_step(model, 3, S, T) == counter.get_total_flops()
 
 
+@pytest.mark.parametrize("layers, T", [(1, 5), (3, 8)])
+def test_gpt_flops_formula_equals_torch_flop_counter(gt, layers, T):
+    """The GPT's 6 N + 12 L D T^2 count is every matmul FLOP of its forward + backward pass."""
+    from llmbook.torch.gpt import GPT
+    torch.manual_seed(0)
+    model = GPT(40, d_model=32, num_heads=4, num_layers=layers, d_ff=64, max_len=16, dropout=0.0)
+    ids = torch.randint(0, 40, (3, T))
+    with FlopCounterMode(display=False) as counter:
+        cross_entropy(model(ids), ids).backward()
+    assert gt.gpt_flops_per_step(model, 3, T) == counter.get_total_flops()
+
+
 def test_peak_table_lookup(gt):
     assert gt.peak_tflops("NVIDIA H100 80GB HBM3", "bf16") == 989.0
     assert gt.peak_tflops("NVIDIA H100 PCIe", "bf16") == 756.0          # not the SXM number
@@ -56,6 +68,16 @@ def test_throughput_smoke_runs_on_any_machine(gt, tmp_path, capsys):
         assert r["tokens_per_s"] > 0 and r["tflops"] > 0 and r["loss"] == pytest.approx(r["loss"])
         if not torch.cuda.is_available():
             assert r["mfu"] is None                                        # no peak for a CPU
+
+
+def test_gpt_throughput_smoke(gt, tmp_path):
+    out = tmp_path / "g.json"
+    assert gt.main(["--smoke", "--model", "gpt", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["model"], r["precision"], r["attention"]) for r in rows] == [
+        ("gpt", "fp32", "from scratch"), ("gpt", "fp32", "fused"), ("gpt", "bf16", "from scratch"),
+        ("gpt", "bf16", "fused")]
+    assert all(r["tokens_per_s"] > 0 and r["tflops"] > 0 for r in rows)
 
 
 def test_throughput_rejects_bad_sizes(gt):

@@ -1,6 +1,6 @@
 """One script for a lent GPU: device checks, a short training run in fp32 and bf16, every chapter notebook
 run in its PyTorch-only version (colab/pytorch/, what a learner opens in Colab), and the throughput /
-MFU table; results in one JSON file.
+MFU tables of chapter 6's Transformer and chapter 7's GPT; results in one JSON file.
 
 Needs PyTorch and the course's Python packages, not TensorFlow: a PyTorch-only notebook that still
 imports TensorFlow shows up with that as its first error.
@@ -160,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--cell-timeout", type=int, default=600)
     parser.add_argument("--throughput-args", default="--sizes 512x6,1024x12,2048x16 --batch 64 --seq-len 256",
-                        help="arguments for benchmarks/gpu_throughput.py")
+                        help="arguments for benchmarks/gpu_throughput.py (chapter 6's Transformer)")
+    parser.add_argument("--gpt-throughput-args", default="--model gpt --sizes 384x6,768x12 --batch 16 --seq-len 1024",
+                        help="arguments for benchmarks/gpu_throughput.py on chapter 7's GPT")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available() and not args.smoke:
         print("gpu_check: no CUDA device here; run it on a GPU machine (or --smoke to check the script)")
@@ -188,10 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         spec = importlib.util.spec_from_file_location("gpu_throughput", ROOT / "benchmarks" / "gpu_throughput.py")
         gt = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(gt)
-        out = args.out.with_name("gpu_throughput.json")
         extra = ["--smoke"] if args.smoke else []
-        gt.main(args.throughput_args.split() + extra + ["--out", str(out)])
-        result["throughput"] = json.loads(out.read_text())
+        for key, argline, name in (("throughput", args.throughput_args, "gpu_throughput.json"),
+                                   ("throughput_gpt", args.gpt_throughput_args, "gpu_throughput_gpt.json")):
+            out = args.out.with_name(name)
+            gt.main(argline.split() + extra + ["--out", str(out)])
+            result[key] = json.loads(out.read_text())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"\nwritten: {args.out}")
