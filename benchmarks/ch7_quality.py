@@ -21,7 +21,8 @@ writes llmbook/checkpoints/gpt_char_large_torch.npz and results/ch7_quality_larg
 `--framework tf`: its replay, gpt_char_large_tf_trained.npz and ch7_quality_large_tf.json).
 
 A TensorFlow replay can pause and resume: after each evaluation it keeps its whole state (weights,
-AdamW moments, the window generator, the log) in benchmarks/state/<checkpoint>.state. `--pause-after
+AdamW moments, the window generator, the log, the best checkpoint so far) in
+benchmarks/state/<checkpoint>.state, the one file to commit while a run is paused. `--pause-after
 MIN` stops it at the first evaluation after MIN minutes of wall clock; the same command without it
 resumes from the state file (a run killed between evaluations resumes from the last one) and
 deletes the file when the run is finished. The resumed run takes exactly the steps it would have.
@@ -281,6 +282,9 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
         seconds, step, running = kept["seconds"], kept["step"], kept["running"]
         log.best, log.bad = kept["best"], kept["bad"]
         result.update(kept["result"])
+        if kept.get("checkpoint") is not None:                            # the best so far, on a fresh clone too
+            ckpt.parent.mkdir(parents=True, exist_ok=True)
+            ckpt.write_bytes(kept["checkpoint"])
         print(f"resumed from {state.name} at step {step:,}", flush=True)
     wall = time.perf_counter()
     while step < tr["steps"]:
@@ -298,7 +302,7 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
             keep_state(state, dict(model_cfg=model_cfg, train=tr, model=[v.numpy() for v in model.variables],
                                    optimizer=[v.numpy() for v in opt.variables], opt_step=opt.llmbook_step,
                                    rng=rng.bit_generator.state, seconds=seconds, step=step, running=running,
-                                   best=log.best, bad=log.bad, result=result))
+                                   best=log.best, bad=log.bad, result=result, checkpoint=ckpt.read_bytes()))
         if pause_s is not None and time.perf_counter() - wall > pause_s:
             print(f"paused at step {step:,}: run the same command again to resume", flush=True)
             return dict(result, paused=True)

@@ -1,6 +1,7 @@
 """benchmarks/ch7_quality.py: the TensorFlow run replays the PyTorch run (weights, windows, rates)."""
 import json
 import math
+import pickle
 import sys
 
 import numpy as np
@@ -59,6 +60,10 @@ def test_a_paused_replay_resumes_as_if_never_stopped(quality, tmp_path):
     first = quality.train_tf(corpus, TINY, tr, ref, tmp_path / "b.npz", tmp_path / "b.json", 8,
                              state=state, pause_s=0.0)
     assert first["paused"] and len(first["history"]) == 1 and state.exists()
+    kept = pickle.loads(state.read_bytes())
+    assert kept["checkpoint"] == (tmp_path / "b.npz").read_bytes()             # a fresh clone gets it back
+    (tmp_path / "b.npz").unlink()
+    (tmp_path / "b.json").unlink()
     rest = quality.train_tf(corpus, TINY, tr, ref, tmp_path / "b.npz", tmp_path / "b.json", 8, state=state)
     assert "paused" not in rest and not state.exists()                         # finished: the state is gone
     for key in ("val_loss", "train_loss", "lr", "step"):
