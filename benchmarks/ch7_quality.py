@@ -42,7 +42,6 @@ import argparse
 import json
 import math
 import os
-import pickle
 import time
 from pathlib import Path
 
@@ -230,6 +229,7 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
     from llmbook.parity import _triples, torch_to_tf
     from llmbook.tf import gpt as tf_gpt
     from llmbook.tf import tensorflow as tf
+    from llmbook.tf.checkpoint import read_training_state, restore_training_state, save_training_state
     from llmbook.tf.checkpoint import save_checkpoint as tf_save
     from llmbook.tf.train import evaluate as tf_evaluate, fit
     if reference["model"] != model_cfg or reference["train"]["seed"] != tr["seed"]:
@@ -270,15 +270,11 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
     log = ValidationLog(result, out, tr["patience"], lambda: tf_save(model, ckpt, **config))
     seconds, step, running = 0.0, 0, None
     if state is not None and state.exists():
-        with open(state, "rb") as f:
-            kept = pickle.load(f)
-        if kept["model_cfg"] != model_cfg or kept["train"] != tr:
+        saved = read_training_state(state)
+        if saved["state"]["model_cfg"] != model_cfg or saved["state"]["train"] != tr:
             raise SystemExit(f"{state} is a paused run of another model or recipe: delete it to start again")
-        opt.build(model.trainable_variables)                               # its slots, then their values
-        for dst, values in ((model.variables, kept["model"]), (opt.variables, kept["optimizer"])):
-            for var, value in zip(dst, values, strict=True):
-                var.assign(value)
-        opt.llmbook_step, rng.bit_generator.state = kept["opt_step"], kept["rng"]
+        kept = restore_training_state(saved, model, opt)
+        rng.bit_generator.state = kept["rng"]
         seconds, step, running = kept["seconds"], kept["step"], kept["running"]
         log.best, log.bad = kept["best"], kept["bad"]
         result.update(kept["result"])
@@ -299,25 +295,15 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
                     seconds=seconds)):
             break
         if state is not None:
-            keep_state(state, dict(model_cfg=model_cfg, train=tr, model=[v.numpy() for v in model.variables],
-                                   optimizer=[v.numpy() for v in opt.variables], opt_step=opt.llmbook_step,
-                                   rng=rng.bit_generator.state, seconds=seconds, step=step, running=running,
-                                   best=log.best, bad=log.bad, result=result, checkpoint=ckpt.read_bytes()))
+            save_training_state(state, model, opt, dict(
+                model_cfg=model_cfg, train=tr, rng=rng.bit_generator.state, seconds=seconds, step=step,
+                running=running, best=log.best, bad=log.bad, result=result, checkpoint=ckpt.read_bytes()))
         if pause_s is not None and time.perf_counter() - wall > pause_s:
             print(f"paused at step {step:,}: run the same command again to resume", flush=True)
             return dict(result, paused=True)
     if state is not None:
         state.unlink(missing_ok=True)                                      # finished: nothing to resume
     return result
-
-
-def keep_state(path: Path, state: dict) -> None:
-    """Write a paused run's state atomically (a kill mid-write leaves the previous one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(state, f)
-    tmp.replace(path)
 
 
 def table_rows(result: dict) -> list[dict]:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import shutil
 import sys
 import time
@@ -169,7 +168,7 @@ def train(rung: str, fw: str, seed: int, stop_after: int | None = None, recipe: 
             F.save(model, best_path, **config)
         print(f"{rung} {fw} s{seed} epoch {epoch}: train {hist['loss'][0]:.3f}  val {val:.3f}"
               f"{'  *' if better else ''}  ({hist['seconds'][0]:.0f} s)", flush=True)
-        save_state(fw, model, opt, state, state_path)
+        F.save_state(state_path, model, opt, state)
     return dict(state, finished=True)
 
 
@@ -248,42 +247,13 @@ def make_optimizer(fw: str, model, lr: float):
     return keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8)        # as llmbook.tf.train.fit's default
 
 
-def save_state(fw: str, model, opt, state: dict, path: Path) -> None:
-    """Everything a resumed run needs: weights, optimizer moments and step, dropout RNG, history."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    if fw == "torch":
-        import torch
-        torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=getattr(opt, "llmbook_step", 0),
-                        rng=torch.get_rng_state(), state=state), tmp)
-    else:                                    # Keras: every variable, the dropout layers' seed states included
-        with open(tmp, "wb") as f:
-            pickle.dump(dict(model=[v.numpy() for v in model.variables], optimizer=[v.numpy() for v in opt.variables],
-                             step=getattr(opt, "llmbook_step", 0), state=state), f)
-    tmp.replace(path)
-
-
 def load_state(fw: str, model, opt, path: Path, train_ids) -> dict:
-    """Restore what save_state kept into a freshly built model and optimizer; return the run's state."""
-    saved = read_saved(fw, path)
-    if fw == "torch":
-        import torch
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        if "rng" in saved:                                        # dropout draws continue as if never stopped
-            torch.set_rng_state(saved["rng"])
-    else:
+    """Restore a run's training state into a freshly built model and optimizer; return the run's state."""
+    F = framework(fw)
+    if fw == "tf":
         (src, dec_in), _ = next(iter(Seq2SeqBatches(*train_ids, 2, shuffle=False)))
-        model(src, dec_in)                                        # build the weights, then the optimizer's slots
-        opt.build(model.trainable_variables)
-        for dst, kept in ((model.variables, saved["model"]), (opt.variables, saved["optimizer"])):
-            if len(dst) != len(kept):
-                raise ValueError(f"{path} does not fit this model ({len(kept)} saved variables, {len(dst)} here): "
-                                 "delete it to start the run again")
-            for v, a in zip(dst, kept):
-                v.assign(a)
-    opt.llmbook_step = saved["step"]
-    return saved["state"]
+        model(src, dec_in)                                        # build the weights before assigning them
+    return F.restore_state(F.read_state(path), model, opt)
 
 
 def evaluate(rung: str, fw: str, seed: int, state: dict, finished: bool = True,
@@ -366,16 +336,7 @@ def snapshot(rung: str, fw: str, seed: int) -> dict:
 
 def read_state(fw: str, path: Path) -> dict:
     """The history and best epoch kept in a run's resumable state (no model built)."""
-    return read_saved(fw, path)["state"]
-
-
-def read_saved(fw: str, path: Path) -> dict:
-    """Everything save_state wrote: torch.save's file for PyTorch, a pickle for Keras."""
-    if fw == "torch":
-        import torch
-        return torch.load(path, weights_only=False)
-    with open(path, "rb") as f:
-        return pickle.load(f)
+    return framework(fw).read_state(path)["state"]
 
 
 def filled_buckets(sources) -> list[tuple[int, int]]:

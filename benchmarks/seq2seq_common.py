@@ -16,7 +16,8 @@ def framework(name: str) -> SimpleNamespace:
         import torch
         torch.set_num_threads(1)                     # steady timings on a shared 2-core machine
         from llmbook.torch.attention import Seq2SeqAttention
-        from llmbook.torch.checkpoint import load_checkpoint, save_checkpoint
+        from llmbook.torch.checkpoint import (load_checkpoint, read_training_state, restore_training_state,
+                                              save_checkpoint, save_training_state)
         from llmbook.torch.decoding import beam_search, greedy_decode
         from llmbook.torch.gpt import GPTTranslator
         from llmbook.torch.seq2seq import Seq2Seq
@@ -24,7 +25,8 @@ def framework(name: str) -> SimpleNamespace:
         from llmbook.torch.transformer import Transformer
     elif name == "tf":
         from llmbook.tf.attention import Seq2SeqAttention
-        from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
+        from llmbook.tf.checkpoint import (load_checkpoint, read_training_state, restore_training_state,
+                                           save_checkpoint, save_training_state)
         from llmbook.tf.decoding import beam_search, greedy_decode
         from llmbook.tf.gpt import GPTTranslator
         from llmbook.tf.seq2seq import Seq2Seq
@@ -35,7 +37,9 @@ def framework(name: str) -> SimpleNamespace:
     return SimpleNamespace(Seq2Seq=Seq2Seq, Seq2SeqAttention=Seq2SeqAttention, Transformer=Transformer,
                            GPTTranslator=GPTTranslator, fit=fit,
                            evaluate=evaluate, warmup_inverse_sqrt=warmup_inverse_sqrt, greedy=greedy_decode,
-                           beam=beam_search, save=save_checkpoint, load=load_checkpoint)
+                           beam=beam_search, save=save_checkpoint, load=load_checkpoint,
+                           save_state=save_training_state, read_state=read_training_state,
+                           restore_state=restore_training_state)
 
 
 def n_params(model, fw: str) -> int:

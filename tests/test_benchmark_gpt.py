@@ -60,7 +60,7 @@ def test_a_paused_replay_resumes_as_if_never_stopped(quality, tmp_path):
     first = quality.train_tf(corpus, TINY, tr, ref, tmp_path / "b.npz", tmp_path / "b.json", 8,
                              state=state, pause_s=0.0)
     assert first["paused"] and len(first["history"]) == 1 and state.exists()
-    kept = pickle.loads(state.read_bytes())
+    kept = pickle.loads(state.read_bytes())["state"]
     assert kept["checkpoint"] == (tmp_path / "b.npz").read_bytes()             # a fresh clone gets it back
     (tmp_path / "b.npz").unlink()
     (tmp_path / "b.json").unlink()
@@ -72,7 +72,7 @@ def test_a_paused_replay_resumes_as_if_never_stopped(quality, tmp_path):
     assert len(a.files) == len(b.files)              # the same kept weights (Keras numbers its layers' names)
     assert all(np.array_equal(a[i], b[j]) for i, j in zip(a.files, b.files))
     with pytest.raises(SystemExit, match="another model or recipe"):          # a stale state is refused
-        quality.keep_state(state, dict(model_cfg=TINY, train=dict(tr, lr=1.0)))
+        state.write_bytes(pickle.dumps(dict(state=dict(model_cfg=TINY, train=dict(tr, lr=1.0)))))
         quality.train_tf(corpus, TINY, tr, ref, tmp_path / "c.npz", tmp_path / "c.json", 8, state=state)
 
 

@@ -8,9 +8,11 @@ from llmbook.parity import tf_to_torch, torch_to_tf
 from llmbook.tf import lm as tf_lm
 from llmbook.tf import tensorflow as tf
 from llmbook.tf import train as tf_train
+from llmbook.tf import checkpoint as tf_checkpoint
 from llmbook.tf.checkpoint import load_checkpoint as tf_load, save_checkpoint as tf_save
 from llmbook.torch import lm as torch_lm
 from llmbook.torch import train as torch_train
+from llmbook.torch import checkpoint as torch_checkpoint
 from llmbook.torch.checkpoint import load_checkpoint as torch_load, save_checkpoint as torch_save
 
 SIZES = dict(vocab_size=37, context=3, embed_dim=8, hidden_dim=16)
@@ -160,6 +162,58 @@ def test_checkpoint_round_trip(tmp_path, name):
     assert np.abs(f(x).numpy() - f2(x).numpy()).max() < 1e-2
     with pytest.raises(FileNotFoundError, match="benchmark"):
         torch_load(torch_lm.NNLM, tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("fw", ["torch", "tf"])
+def test_a_saved_training_state_resumes_as_if_never_stopped(tmp_path, fw):
+    """Two epochs straight equal one epoch, a save, a fresh model and optimizer, a restore and one more."""
+    import keras
+    lm, train, ckpt = (torch_lm, torch_train, torch_checkpoint) if fw == "torch" else (tf_lm, tf_train, tf_checkpoint)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 37, (128, 3))
+    batches = [(x[i:i + 32], x[i:i + 32, 0]) for i in range(0, 128, 32)]
+
+    def fresh():
+        llmbook.seed(0)
+        model = lm.NNLM(**SIZES)
+        opt = (torch.optim.Adam(model.parameters(), lr=1e-2) if fw == "torch"
+               else keras.optimizers.Adam(learning_rate=1e-2))
+        if fw == "tf":
+            model(x[:1])                                                   # build the weights
+        return model, opt
+
+    def weights(model):
+        return [v.detach().numpy() for v in model.state_dict().values()] if fw == "torch" else \
+            [v.numpy() for v in model.variables]
+
+    def epoch(model, opt):
+        train.fit(model, batches, epochs=1, optimizer=opt, schedule=lambda k: 1e-2 / k, progress=False)
+
+    straight, opt = fresh()
+    epoch(straight, opt)
+    epoch(straight, opt)
+    first, opt = fresh()
+    epoch(first, opt)
+    path = ckpt.save_training_state(tmp_path / "run.state", first, opt, dict(epoch=1))
+    resumed, opt = fresh()
+    assert ckpt.restore_training_state(ckpt.read_training_state(path), resumed, opt) == dict(epoch=1)
+    assert opt.llmbook_step == len(batches)                                # the schedule goes on from step 5
+    epoch(resumed, opt)
+    for a, b in zip(weights(straight), weights(resumed), strict=True):
+        np.testing.assert_array_equal(a, b)
+    path.write_bytes(path.read_bytes()[:100])                              # a kill mid-copy, say
+    with pytest.raises(ValueError, match="not a complete training state.*delete it"):
+        ckpt.read_training_state(path)
+
+
+def test_a_tf_training_state_refuses_another_model(tmp_path):
+    import keras
+    small, big = tf_lm.NNLM(**SIZES), tf_lm.NNLM(**dict(SIZES, hidden_dim=32))
+    for model in (small, big):
+        model(ids())
+    path = tf_checkpoint.save_training_state(tmp_path / "s.state", small, keras.optimizers.Adam(), {})
+    with pytest.raises(ValueError, match="does not fit this NNLM.*delete it"):
+        tf_checkpoint.restore_training_state(tf_checkpoint.read_training_state(path), big, keras.optimizers.Adam())
 
 
 def test_shipped_checkpoints_match_the_word_vocabulary():
