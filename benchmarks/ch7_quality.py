@@ -31,7 +31,10 @@ The TensorFlow run (`--framework tf`, llmbook.tf.train.fit) replays the PyTorch 
 differ in the framework only: the same initial weights (PyTorch's, seeded, copied with
 llmbook.parity), the same windows in the same order, the same learning rate at every step (the
 PyTorch run's cosine followed its wall-clock budget, so its logged rates are replayed, see
-`replayed_lr`), the same AdamW, clipping, evaluation and stopping rule. It writes
+`replayed_lr`), the same AdamW, clipping, evaluation and stopping rule, and no step past the PyTorch
+run's last (with an evaluation there): a replay that went on would train on windows, at rates, that
+PyTorch never saw. (The replays of 2026-12 before that rule, results/ch7_quality_tf.json and
+ch7_quality_tf_pos0.02.json, went on until their own patience ran out.) It writes
 llmbook/checkpoints/gpt_char_tf_trained.npz and results/ch7_quality_tf.json. (gpt_char_tf.npz stays
 the PyTorch weights converted, which the generation page needs to show both frameworks decoding
 the same model.) Both runs' validation curves are shipped in llmbook/checkpoints/gpt_char_curves.json.
@@ -265,7 +268,9 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
 
     params = int(sum(np.prod(v.shape) for v in model.weights))
     print(f"TF GPT {model_cfg} = {params:,} parameters; replaying the PyTorch run's rates", flush=True)
-    result = dict(model=model_cfg, train=dict(tr, budget_min=None, schedule="replay of the PyTorch run's rates"),
+    end = min(tr["steps"], reference["history"][-1]["step"])              # no step the PyTorch run did not take
+    result = dict(model=model_cfg, train=dict(tr, budget_min=None, steps=end,
+                                              schedule="replay of the PyTorch run's rates"),
                   eval=EVAL, params=params, val_limit=val_limit)
     log = ValidationLog(result, out, tr["patience"], lambda: tf_save(model, ckpt, **config))
     seconds, step, running = 0.0, 0, None
@@ -277,14 +282,14 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
         rng.bit_generator.state = kept["rng"]
         seconds, step, running = kept["seconds"], kept["step"], kept["running"]
         log.best, log.bad = kept["best"], kept["bad"]
-        result.update(kept["result"])
+        result.update(kept["result"], train=result["train"])                 # the recipe as this code runs it
         if kept.get("checkpoint") is not None:                            # the best so far, on a fresh clone too
             ckpt.parent.mkdir(parents=True, exist_ok=True)
             ckpt.write_bytes(kept["checkpoint"])
         print(f"resumed from {state.name} at step {step:,}", flush=True)
     wall = time.perf_counter()
-    while step < tr["steps"]:
-        n = min(tr["eval_every"], tr["steps"] - step)
+    while step < end:
+        n = min(tr["eval_every"], end - step)                              # and an evaluation at its last step
         hist = fit(model, windows(n), optimizer=opt, clip=tr["clip"], progress=False,
                    schedule=lambda k: lr(k - 1))                           # fit counts steps from 1
         step, seconds = step + n, seconds + hist["seconds"][0]

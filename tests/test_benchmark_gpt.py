@@ -76,6 +76,16 @@ def test_a_paused_replay_resumes_as_if_never_stopped(quality, tmp_path):
         quality.train_tf(corpus, TINY, tr, ref, tmp_path / "c.npz", tmp_path / "c.json", 8, state=state)
 
 
+def test_a_replay_takes_no_step_the_pytorch_run_did_not(quality, tmp_path):
+    """A PyTorch run cut short (by its clock, say) is replayed up to its last step, evaluated there."""
+    corpus = tokenized_shakespeare("char")
+    tr = dict(quality.TRAIN, context=32, batch_size=4, steps=40, eval_every=10, warmup=5, budget_min=None)
+    ref = quality.train(corpus, TINY, tr, tmp_path / "pt.npz", tmp_path / "pt.json", None, 8)
+    cut = dict(ref, history=ref["history"][:1] + [dict(ref["history"][1], step=15)])   # stopped at step 15
+    got = quality.train_tf(corpus, TINY, tr, cut, tmp_path / "tf.npz", tmp_path / "tf.json", 8)
+    assert [h["step"] for h in got["history"]] == [10, 15] and got["train"]["steps"] == 15
+
+
 def test_the_tensorflow_run_refuses_another_model(quality, tmp_path):
     corpus = tokenized_shakespeare("char")
     ref = dict(model=dict(TINY, d_model=32), train=dict(quality.TRAIN), history=[])
