@@ -111,18 +111,23 @@ def test_the_position_init_comparison_on_the_page_is_the_measured_runs():
 
 
 def test_the_larger_run_on_the_page_is_its_result_file(quality):
-    """01_gpt.md's LARGE row is results/ch7_quality_large.json, a run of `--large` as the script defines it."""
+    """01_gpt.md's LARGE rows are `--large`'s result files: the PyTorch run and its TensorFlow replay."""
     import re
-    run = json.loads((REPO / "benchmarks" / "results" / "ch7_quality_large.json").read_text())
-    assert run["model"] == quality.LARGE and run["threads"] == quality.LARGE_THREADS
-    assert run["train"] == json.loads(json.dumps(quality.LARGE_TRAIN)), "the run is not `--large`'s recipe"
-    assert run["best_val_loss"] <= min(h["val_loss"] for h in run["history"]) + 1e-4   # the best is kept
     page = (REPO / "chapters" / "07_llm" / "01_gpt.md").read_text()
-    row = re.search(r"LARGE = \(([\d_]+), ([\d.]+), ([\d.]+), (\d+)\)", page)
-    assert row, "01_gpt.md has no LARGE = (params, val, test, seconds) line"
-    assert (int(row[1].replace("_", "")), float(row[2]), float(row[3]), int(row[4])) == (
-        run["params"], round(run["val_loss"], 4), round(run["test_loss"], 4), round(run["train_s"])), \
-        "the page's numbers differ from the result file"
+    last = json.loads((REPO / "benchmarks" / "results" / "ch7_quality_large.json").read_text())["history"][-1]["step"]
+    for fw, name in (("PyTorch", "ch7_quality_large.json"), ("TensorFlow", "ch7_quality_large_tf.json")):
+        run = json.loads((REPO / "benchmarks" / "results" / name).read_text())
+        assert run["model"] == quality.LARGE and run["threads"] == quality.LARGE_THREADS
+        train = {k: v for k, v in run["train"].items() if k != "schedule"}
+        want = dict(quality.LARGE_TRAIN, **({} if fw == "PyTorch" else dict(budget_min=None, steps=last)))
+        assert train == json.loads(json.dumps(want)), f"{name} is not `--large`'s recipe"
+        assert run["best_val_loss"] <= min(h["val_loss"] for h in run["history"]) + 1e-4   # the best is kept
+        assert run["history"][-1]["step"] == last                         # the replay: no step PyTorch did not take
+        row = re.search(rf'"{fw}": \(([\d_]+), ([\d.]+), ([\d.]+), (\d+)\)', page)
+        assert row, f"01_gpt.md has no LARGE row \"{fw}\": (params, val, test, seconds)"
+        assert (int(row[1].replace("_", "")), float(row[2]), float(row[3]), int(row[4])) == (
+            run["params"], round(run["val_loss"], 4), round(run["test_loss"], 4), round(run["train_s"])), \
+            f"the page's {fw} numbers differ from {name}"
 
 
 def test_large_writes_files_of_its_own(quality):
