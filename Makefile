@@ -1,6 +1,7 @@
 # make setup      install Debian packages, .venv with pinned packages, vendored JS (idempotent)
-# make test       run every test, then nbval again under other CPU kernels, then the Colab-versions job
-#                 (tools/test_colab.sh: .venv-colab with colab-versions.txt) (sets up first if needed)
+# make test       run the unit tests, nbval on every notebook, nbval again under other CPU kernels, then the
+#                 Colab-versions job (tools/test_colab.sh: .venv-colab with colab-versions.txt)
+#                 (sets up first if needed)
 # make book       build the HTML book into _build/html (sets up first if needed), with the Solutions part
 # make book SOLUTIONS=0  the same book without the Solutions part (solutions/ is left out: for a
 #                 course that hands out the exercises before the solutions; tools/book_toc.py)
@@ -19,10 +20,12 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # The second nbval run: other CPU kernels (PyTorch's ATen without vector instructions, TensorFlow's
 # oneDNN capped at AVX2, one thread), so that a committed output whose last digits depend on the CPU
 # fails here rather than on a learner's machine (tests/test_dispatch.py shows the kernels differ).
-# One thread per kernel leaves a core free: two pytest-xdist workers run two notebooks at a time
-# (--dist loadscope keeps each notebook's cells in order on one worker, as nbval needs).
 DISPATCH2 := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1
-DISPATCH2_WORKERS ?= 2
+# Both nbval runs give each notebook one thread and run two at a time on pytest-xdist workers
+# (--dist loadscope keeps each notebook's cells in order on one worker, as nbval needs): on 2 cores
+# that is faster than one notebook at a time on two threads. The unit tests run alone, in order
+# (the book build checks that nothing else writes into the repository meanwhile).
+NOTEBOOK_WORKERS ?= 2
 
 .PHONY: setup test book notebooks colab exercises grade benchmarks clean
 
@@ -33,9 +36,11 @@ $(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/vendor.sh
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest tests --durations=25
+	env OMP_NUM_THREADS=1 $(PY) -m pytest chapters appendix solutions -p no:cacheprovider \
+		-n $(NOTEBOOK_WORKERS) --dist loadscope --durations=10
 	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider \
-		-n $(DISPATCH2_WORKERS) --dist loadscope
+		-n $(NOTEBOOK_WORKERS) --dist loadscope --durations=10
 	bash tools/test_colab.sh
 
 # SOLUTIONS=1 (default): the book includes the solved notebooks (they are public in this repository).
