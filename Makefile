@@ -26,6 +26,8 @@ DISPATCH2 := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS
 # that is faster than one notebook at a time on two threads. The unit tests run alone, in order
 # (the book build checks that nothing else writes into the repository meanwhile).
 NOTEBOOK_WORKERS ?= 2
+NBVAL := $(PY) -m pytest chapters appendix solutions -p no:cacheprovider -n $(NOTEBOOK_WORKERS) \
+	--dist loadscope --durations=10
 
 .PHONY: setup test book notebooks colab exercises grade benchmarks clean
 
@@ -37,10 +39,8 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests --durations=25
-	env OMP_NUM_THREADS=1 $(PY) -m pytest chapters appendix solutions -p no:cacheprovider \
-		-n $(NOTEBOOK_WORKERS) --dist loadscope --durations=10
-	env $(DISPATCH2) $(PY) -m pytest chapters appendix solutions -p no:cacheprovider \
-		-n $(NOTEBOOK_WORKERS) --dist loadscope --durations=10
+	env OMP_NUM_THREADS=1 $(NBVAL)
+	env $(DISPATCH2) $(NBVAL)
 	bash tools/test_colab.sh
 
 # SOLUTIONS=1 (default): the book includes the solved notebooks (they are public in this repository).
