@@ -5,7 +5,8 @@ Rungs (each differs from the one before in what the line says; `python benchmark
   b  a + additive attention (Bahdanau): c_t = attention over all encoder states, nothing else changes
   c  b with the dot score (Luong), c2 with the general score (Luong)
   d  the Transformer (chapter 6) at about b's parameter count
-  e  d stopped at b's mean time to its best epoch (`speed` times an epoch of each; `report` reads e's loss off d's runs)
+  e  d stopped at b's mean time to its best epoch (`speed` times an epoch of each; `report` reads e's loss off d's runs;
+     `train e` reruns d's seed to the budget, or copies d's results where that run stopped within it)
   f  d's parameter count in one decoder-only stack (chapter 7): a GPT reads `source <bos> target`, loss on the target
 
 One recipe for every rung and both frameworks (RECIPE): SentencePiece 4k/4k (llmbook/checkpoints/enes_spm.npz),
@@ -416,6 +417,25 @@ def e_budget() -> int:
     return int(time_matched(runs, json.loads(SPEED.read_text(encoding="utf-8"))["epoch_s"])["budget_epochs"])
 
 
+def e_from_d(fw: str, seed: int) -> dict | None:
+    """Rung e's results for a seed whose run of d stopped on its own within e's budget (that run is e's),
+    written without training; None when d's run of the seed is missing, unfinished or went past the budget."""
+    d_path = paths("d", fw, seed)[2]
+    if not d_path.exists():
+        return None
+    d = json.loads(d_path.read_text(encoding="utf-8"))
+    budget = e_budget()
+    if not d.get("finished", True) or d["epochs"] > budget:
+        return None
+    e = dict(d, rung="e", what=RUNGS["e"][2], same_run_as=f"d seed {seed}")
+    out = paths("e", fw, seed)[2]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(e, indent=1) + "\n", encoding="utf-8")
+    print(f"e {fw} s{seed}: d's run of seed {seed} stopped after epoch {d['epochs']}, within e's budget of "
+          f"{budget} epochs, so it is e's run: wrote {out.name} from {d_path.name}", flush=True)
+    return e
+
+
 def time_matched(runs: list[dict], epoch_s: dict, base: str = "b", system: str = "d", fw: str = "torch") -> dict:
     """Rung e from rung d's runs: each seed's best validation loss within rung b's mean time to its best epoch.
 
@@ -539,6 +559,8 @@ def main() -> None:
         if results_path.exists() and json.loads(results_path.read_text(encoding="utf-8")).get("finished", True):
             sys.exit(f"{results_path} holds a finished run: delete it to train {args.rung} {args.framework} "
                      f"s{args.seed} again")
+        if args.rung == "e" and e_from_d(args.framework, args.seed) is not None:
+            return
         start = time.time()
         state = train(args.rung, args.framework, args.seed, args.stop_after)
         if not state["finished"]:

@@ -310,3 +310,20 @@ def test_rung_e_is_d_stopped_at_the_budget(ladder, monkeypatch):
     e = ladder.train("e", "torch", 0)
     assert e["finished"] and len(e["history"]) == 2
     assert [h["val_loss"] for h in e["history"]] == [h["val_loss"] for h in d["history"]]
+
+
+def test_rung_e_is_d_where_d_stopped_within_the_budget(ladder, monkeypatch):
+    """A seed of d that stopped on its own within e's budget is e's run: its results are copied, not retrained."""
+    monkeypatch.setattr(ladder, "e_budget", lambda: 5)
+    ladder.RESULTS.mkdir(parents=True)
+    for seed, epochs, finished in ((0, 4, True), (1, 6, True), (2, 3, False)):
+        d = dict(rung="d", framework="torch", seed=seed, what="tiny d", epochs=epochs, finished=finished,
+                 decodings={"greedy": dict(bleu=20.0 + seed)})
+        ladder.paths("d", "torch", seed)[2].write_text(json.dumps(d), encoding="utf-8")
+    e = ladder.e_from_d("torch", 0)
+    written = json.loads(ladder.paths("e", "torch", 0)[2].read_text(encoding="utf-8"))
+    assert e == written and e["rung"] == "e" and e["what"] == "tiny e" and e["same_run_as"] == "d seed 0"
+    assert e["decodings"] == {"greedy": dict(bleu=20.0)} and e["epochs"] == 4
+    for seed in (1, 2, 3):                            # past the budget, unfinished, never run: e must train
+        assert ladder.e_from_d("torch", seed) is None
+        assert not ladder.paths("e", "torch", seed)[2].exists()
