@@ -144,6 +144,17 @@ def test_printed_lines_fit_the_page(md):
                       "{} characters (first: cell {}: {!r})".format(WIDTH, *wide[0]))
 
 
+@pytest.mark.parametrize("md", READABLE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_source_listings_fit_the_page(md):
+    """Library code a page shows with `show_source` (highlighted HTML of the same lines as its text/plain)
+    fits in the book's column like the page's own code: reformat the function in llmbook/, then re-execute."""
+    nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    wide = [(i, line) for i, c in enumerate(nb.cells) if c.cell_type == "code" and "show_source(" in c.source
+            for out in c.get("outputs", []) for line in _too_wide(out.get("data", {}).get("text/plain", ""))]
+    assert not wide, (f"{md.with_suffix('.ipynb').name}: {len(wide)} lines of shown library source are longer "
+                      "than {} characters (first: cell {}: {!r})".format(WIDTH, *wide[0]))
+
+
 # The exercise sets are book pages too (exercises/, solutions/); they are generated from grading_src/.
 EXERCISE_PAGES = sorted([*ROOT.glob("exercises/ch*.ipynb"), *ROOT.glob("solutions/ch*.ipynb")])
 

@@ -55,24 +55,29 @@ def greedy_decode(model, src, *, bos_id: int, eos_id: int, max_len: int = 50) ->
     return [_cut(row, eos_id) for row in ids]
 
 
-def beam_search(model, src, *, bos_id: int, eos_id: int, k: int = 4, max_len: int = 50,
-                alpha: float = 0.0, trace: bool = False) -> _beam.BeamResult:
-    """Beam search of width k with score log P(Y|X) / len(Y)**alpha (see `llmbook.beam`), B sources at once.
+def beam_search(model, src, *, bos_id: int, eos_id: int,
+                k: int = 4, max_len: int = 50, alpha: float = 0.0,
+                trace: bool = False) -> _beam.BeamResult:
+    """Beam search of width k, B sources at once (see `llmbook.beam`).
 
-    `.sequences` holds B lists of token ids without <bos> and <eos>; k = 1 gives greedy decoding.
+    Score log P(Y|X) / len(Y)**alpha; `.sequences` holds B lists of token ids
+    without <bos> and <eos>; k = 1 gives greedy decoding.
     """
-    src = tf.convert_to_tensor(np.asarray(src))                              # (B, S)
-    memory = map_structure(lambda x: tf.repeat(x, k, axis=0), model.encode(src))   # (N, ...): each source k times
+    src = tf.convert_to_tensor(np.asarray(src))                       # (B, S)
+    memory = map_structure(lambda x: tf.repeat(x, k, axis=0),
+                           model.encode(src))  # (N, ...): each source k times
     decoder_step = _stepper(model)
 
     def step(tokens: np.ndarray, state):
-        prev = tf.convert_to_tensor(tokens, dtype=src.dtype)                 # (N,)
-        logits, state = decoder_step(prev, memory, state)                   # (N, V), state
-        best = tf.math.top_k(tf.nn.log_softmax(logits, axis=-1), k=min(2 * k, logits.shape[-1]))  # (N, m) each
+        prev = tf.convert_to_tensor(tokens, dtype=src.dtype)           # (N,)
+        logits, state = decoder_step(prev, memory, state)    # (N, V), state
+        m = min(2 * k, logits.shape[-1])
+        best = tf.math.top_k(tf.nn.log_softmax(logits, axis=-1), k=m)  # (N, m)
         return (best.values.numpy(), best.indices.numpy()), state
 
     def select(state, rows: np.ndarray):
-        return map_structure(lambda x: tf.gather(x, rows), state)           # (N, ...) rows of the survivors
+        return map_structure(lambda x: tf.gather(x, rows), state)  # survivors
 
-    return _beam.search(step, select, model.initial_state(memory), int(src.shape[0]), bos_id=bos_id, eos_id=eos_id,
-                        k=k, max_len=max_len, alpha=alpha, trace=trace)
+    return _beam.search(step, select, model.initial_state(memory),
+                        int(src.shape[0]), bos_id=bos_id, eos_id=eos_id, k=k,
+                        max_len=max_len, alpha=alpha, trace=trace)

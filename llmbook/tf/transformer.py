@@ -28,21 +28,29 @@ from llmbook.tf.attention import batched_matmul
 EPS = 1e-5   # torch.nn.LayerNorm's default (Keras' is 1e-3)
 
 
-def scaled_dot_product_attention(q, k, v, mask=None, dropout=None, training: bool = False):
-    """softmax(q k^T / sqrt(d_k)) v over the last two axes; `mask` (True = may attend) broadcasts to (..., T, S)."""
+def scaled_dot_product_attention(q, k, v, mask=None, dropout=None,
+                                 training: bool = False):
+    """softmax(q k^T / sqrt(d_k)) v over the last two axes -> out, weights.
+
+    `mask` (True = may attend) broadcasts to (..., T, S)."""
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"attention needs q (..., T, d_k), k (..., S, d_k), v (..., S, d_v); got "
-                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    # batched_matmul: rank-4 (B, h, ...) runs as rank 3 (B h, ...), away from oneDNN's broken rank-4 kernel
-    scores = batched_matmul(q, k, transpose_b=True) / math.sqrt(q.shape[-1])   # (..., T, d_k) @ (..., d_k, S) -> (..., T, S)
+        raise ValueError(f"attention needs q (..., T, d_k), k (..., S, d_k), "
+                         f"v (..., S, d_v); got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    # (..., T, d_k) @ (..., d_k, S) -> (..., T, S); batched_matmul runs rank 4
+    # (B, h, ...) as rank 3 (B h, ...), away from oneDNN's broken rank-4 kernel
+    scores = batched_matmul(q, k, transpose_b=True)             # (..., T, S)
+    scores = scores / math.sqrt(q.shape[-1])                    # (..., T, S)
     if mask is not None:
         if mask.dtype != tf.bool:
-            raise ValueError(f"attention mask must be boolean (True = may attend), got {mask.dtype}")
-        scores = tf.where(mask, scores, tf.constant(-np.inf, scores.dtype))   # (..., T, S): blocked keys -> -inf
-    weights = tf.nn.softmax(scores, axis=-1)                               # (..., T, S): each row sums to 1 over keys
+            raise ValueError(f"attention mask must be boolean (True = may "
+                             f"attend), got {mask.dtype}")
+        blocked = tf.constant(-np.inf, scores.dtype)       # blocked keys: -inf
+        scores = tf.where(mask, scores, blocked)          # (..., T, S)
+    weights = tf.nn.softmax(scores, axis=-1)  # (..., T, S): rows sum to 1
     if dropout is not None:
-        weights = dropout(weights, training=training)                      # (..., T, S)
-    return batched_matmul(weights, v), weights                             # (..., T, d_v), (..., T, S)
+        weights = dropout(weights, training=training)           # (..., T, S)
+    return batched_matmul(weights, v), weights   # (..., T, d_v), (..., T, S)
 
 
 def causal_mask(T: int, device=None, S: int | None = None):
@@ -85,19 +93,28 @@ class MultiHeadAttention(keras.layers.Layer):
         """Projected, split keys and values: (B, S, D) each -> (B, h, S, d_k) each."""
         return self.split(self.W_k(key)), self.split(self.W_v(value))      # (B, h, S, d_k) each
 
-    def call(self, query, key=None, value=None, attn_mask=None, kv=None, training: bool = False):
-        """query (B, T, D), key/value (B, S, D) (or ready-made `kv` (B, h, S, d_k) each) -> (B, T, D), weights (B, h, T, S)."""
+    def call(self, query, key=None, value=None, attn_mask=None, kv=None,
+             training: bool = False):
+        """query (B, T, D), key/value (B, S, D) -> (B, T, D), weights (B, h, T, S).
+
+        `kv`: keys and values already projected and split, (B, h, S, d_k) each."""
         if len(query.shape) != 3 or query.shape[-1] != self.d_model:
-            raise ValueError(f"query must be (batch, length, {self.d_model}), got {tuple(query.shape)}")
+            raise ValueError(f"query must be (batch, length, {self.d_model}), "
+                             f"got {tuple(query.shape)}")
         B, T = tf.shape(query)[0], tf.shape(query)[1]
-        q = self.split(self.W_q(query))                                    # (B, h, T, d_k)
-        k, v = kv if kv is not None else self.keys_values(key, value)      # (B, h, S, d_k) each
+        q = self.split(self.W_q(query))                         # (B, h, T, d_k)
+        if kv is None:
+            kv = self.keys_values(key, value)
+        k, v = kv                                         # (B, h, S, d_k) each
         if self.causal:
-            causal = causal_mask(T, None, tf.shape(k)[2])                  # (T, S)
-            attn_mask = causal if attn_mask is None else tf.logical_and(attn_mask, causal)   # (B, h, T, S)
-        out, weights = scaled_dot_product_attention(q, k, v, attn_mask, self.drop, training)   # (B, h, T, d_k), (B, h, T, S)
-        out = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, T, self.d_model])   # (B, T, h, d_k) -> (B, T, D)
-        return self.W_o(out), weights                                      # (B, T, D), (B, h, T, S)
+            causal = causal_mask(T, None, tf.shape(k)[2])               # (T, S)
+            attn_mask = (causal if attn_mask is None
+                         else tf.logical_and(attn_mask, causal))  # (B, h, T, S)
+        out, weights = scaled_dot_product_attention(
+            q, k, v, attn_mask, self.drop, training)  # (B, h, T, d_k), weights
+        out = tf.transpose(out, [0, 2, 1, 3])                   # (B, T, h, d_k)
+        out = tf.reshape(out, [B, T, self.d_model])  # (B, T, D): heads concat
+        return self.W_o(out), weights               # (B, T, D), (B, h, T, S)
 
 
 def library_twin(mha: MultiHeadAttention) -> keras.layers.MultiHeadAttention:
@@ -192,22 +209,30 @@ class DecoderLayer(keras.layers.Layer):
         self.norm1, self.norm2, self.norm3 = _norm(d_model), _norm(d_model), _norm(d_model)
         self.drop = keras.layers.Dropout(dropout)
 
-    def call(self, x, cross_kv, src_mask, tgt_mask=None, cache=None, training: bool = False):
-        """x (B, T, D) -> x (B, T, D), weights (B, h, T, t+T) and (B, h, T, S), new cache (B, h, t+T, d_k) x 2.
+    def call(self, x, cross_kv, src_mask, tgt_mask=None, cache=None,
+             training: bool = False):
+        """x (B, T, D) -> x (B, T, D), weights, new cache (B, h, t+T, d_k) x 2.
 
-        `cross_kv` are the encoder output's projected keys and values (B, h, S, d_k); `cache` the keys and
-        values of the t earlier target positions (None = none), to which this call's T positions are appended.
-        The self-attention is causal by construction; `tgt_mask` (True = may attend) is an extra mask on top.
+        `cross_kv`: the encoder output's projected keys and values,
+        (B, h, S, d_k) each; `cache`: the keys and values of the t earlier
+        target positions (None = none), to which this call's T positions are
+        appended. Weights: self (B, h, T, t+T), cross (B, h, T, S). The
+        self-attention is causal by construction; `tgt_mask` (True = may
+        attend) is an extra mask on top.
         """
-        y = self.norm1(x)                                                  # (B, T, D)
-        k, v = self.self_attn.keys_values(y, y)                            # (B, h, T, d_k) each
+        y = self.norm1(x)                                            # (B, T, D)
+        k, v = self.self_attn.keys_values(y, y)       # (B, h, T, d_k) each
         if cache is not None:
-            k, v = tf.concat([cache[0], k], axis=2), tf.concat([cache[1], v], axis=2)   # (B, h, t+T, d_k) each
-        a, self_w = self.self_attn(y, attn_mask=tgt_mask, kv=(k, v), training=training)   # (B, T, D), (B, h, T, t+T)
-        x = x + self.drop(a, training=training)                            # (B, T, D)
-        a, cross_w = self.cross_attn(self.norm2(x), attn_mask=src_mask, kv=cross_kv, training=training)   # (B, T, D)
-        x = x + self.drop(a, training=training)                            # (B, T, D)
-        x = x + self.drop(self.ff(self.norm3(x), training=training), training=training)   # (B, T, D)
+            k = tf.concat([cache[0], k], axis=2)            # (B, h, t+T, d_k)
+            v = tf.concat([cache[1], v], axis=2)            # (B, h, t+T, d_k)
+        a, self_w = self.self_attn(y, attn_mask=tgt_mask, kv=(k, v),
+                                   training=training)                # (B, T, D)
+        x = x + self.drop(a, training=training)                      # (B, T, D)
+        a, cross_w = self.cross_attn(self.norm2(x), attn_mask=src_mask,
+                                     kv=cross_kv, training=training) # (B, T, D)
+        x = x + self.drop(a, training=training)                      # (B, T, D)
+        a = self.ff(self.norm3(x), training=training)                # (B, T, D)
+        x = x + self.drop(a, training=training)                      # (B, T, D)
         return x, (self_w, cross_w), (k, v)
 
 
@@ -326,6 +351,9 @@ class Transformer(keras.Model):
         return tuple((empty, empty) for _ in self.decoder.layers_)
 
     def step(self, prev, memory: dict, state: tuple):
-        """One incremental step at position t = cache length: tokens (N,) -> logits (N, V), caches (N, h, t+1, d_k)."""
-        logits, _, state = self.decoder(prev[:, None], memory["cross"], memory["mask"], state)   # (N, 1, V)
-        return logits[:, 0], state                                         # (N, V), caches
+        """One step at t = cache length: tokens (N,) -> logits (N, V), caches.
+
+        The caches grow to (N, h, t+1, d_k)."""
+        logits, _, state = self.decoder(prev[:, None], memory["cross"],
+                                        memory["mask"], state)    # (N, 1, V)
+        return logits[:, 0], state                           # (N, V), caches

@@ -55,25 +55,30 @@ def greedy_decode(model: torch.nn.Module, src, *, bos_id: int, eos_id: int, max_
 
 
 @torch.no_grad()
-def beam_search(model: torch.nn.Module, src, *, bos_id: int, eos_id: int, k: int = 4, max_len: int = 50,
-                alpha: float = 0.0, trace: bool = False) -> _beam.BeamResult:
-    """Beam search of width k with score log P(Y|X) / len(Y)**alpha (see `llmbook.beam`), B sources at once.
+def beam_search(model: torch.nn.Module, src, *, bos_id: int, eos_id: int,
+                k: int = 4, max_len: int = 50, alpha: float = 0.0,
+                trace: bool = False) -> _beam.BeamResult:
+    """Beam search of width k, B sources at once (see `llmbook.beam`).
 
-    `.sequences` holds B lists of token ids without <bos> and <eos>; k = 1 gives greedy decoding.
+    Score log P(Y|X) / len(Y)**alpha; `.sequences` holds B lists of token ids
+    without <bos> and <eos>; k = 1 gives greedy decoding.
     """
     model.eval()
-    src = torch.as_tensor(np.asarray(src), device=_device(model))           # (B, S)
-    memory = map_structure(lambda x: x.repeat_interleave(k, dim=0), model.encode(src))   # (N, ...): each source k times
+    src = torch.as_tensor(np.asarray(src), device=_device(model))    # (B, S)
+    memory = map_structure(lambda x: x.repeat_interleave(k, dim=0),
+                           model.encode(src))  # (N, ...): each source k times
 
     def step(tokens: np.ndarray, state):
-        prev = torch.as_tensor(tokens, device=src.device)                   # (N,)
-        logits, state = model.step(prev, memory, state)                     # (N, V), state
-        best = torch.log_softmax(logits, dim=-1).topk(min(2 * k, logits.shape[-1]), dim=-1)   # (N, m) each
+        prev = torch.as_tensor(tokens, device=src.device)              # (N,)
+        logits, state = model.step(prev, memory, state)      # (N, V), state
+        m = min(2 * k, logits.shape[-1])
+        best = torch.log_softmax(logits, dim=-1).topk(m, dim=-1)  # (N, m) each
         return (best.values.cpu().numpy(), best.indices.cpu().numpy()), state
 
     def select(state, rows: np.ndarray):
-        index = torch.as_tensor(rows, device=src.device)                    # (N,)
-        return map_structure(lambda x: x[index], state)                     # (N, ...) rows of the survivors
+        index = torch.as_tensor(rows, device=src.device)               # (N,)
+        return map_structure(lambda x: x[index], state)  # (N, ...) survivors
 
-    return _beam.search(step, select, model.initial_state(memory), src.shape[0], bos_id=bos_id, eos_id=eos_id,
-                        k=k, max_len=max_len, alpha=alpha, trace=trace)
+    return _beam.search(step, select, model.initial_state(memory),
+                        src.shape[0], bos_id=bos_id, eos_id=eos_id, k=k,
+                        max_len=max_len, alpha=alpha, trace=trace)

@@ -24,22 +24,28 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor,
+                                 v: torch.Tensor,
                                  mask: torch.Tensor | None = None,
-                                 dropout: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q k^T / sqrt(d_k)) v over the last two axes; `mask` (True = may attend) broadcasts to (..., T, S)."""
+                                 dropout: nn.Module | None = None):
+    """softmax(q k^T / sqrt(d_k)) v over the last two axes -> out, weights.
+
+    `mask` (True = may attend) broadcasts to (..., T, S)."""
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"attention needs q (..., T, d_k), k (..., S, d_k), v (..., S, d_v); got "
-                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])             # (..., T, d_k) @ (..., d_k, S) -> (..., T, S)
+        raise ValueError(f"attention needs q (..., T, d_k), k (..., S, d_k), "
+                         f"v (..., S, d_v); got {tuple(q.shape)}, "
+                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+    # (..., T, d_k) @ (..., d_k, S) -> (..., T, S)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T, S)
     if mask is not None:
         if mask.dtype != torch.bool:
-            raise ValueError(f"attention mask must be boolean (True = may attend), got {mask.dtype}")
-        scores = scores.masked_fill(~mask, float("-inf"))                  # (..., T, S): blocked keys -> -inf
-    weights = torch.softmax(scores, dim=-1)                                # (..., T, S): each row sums to 1 over keys
+            raise ValueError(f"attention mask must be boolean (True = may "
+                             f"attend), got {mask.dtype}")
+        scores = scores.masked_fill(~mask, float("-inf"))  # blocked: -inf
+    weights = torch.softmax(scores, dim=-1)   # (..., T, S): rows sum to 1
     if dropout is not None:
-        weights = dropout(weights)                                         # (..., T, S)
-    return weights @ v, weights                                            # (..., T, d_v), (..., T, S)
+        weights = dropout(weights)                                # (..., T, S)
+    return weights @ v, weights                   # (..., T, d_v), (..., T, S)
 
 
 def causal_mask(T: int, device=None, S: int | None = None) -> torch.Tensor:
@@ -72,36 +78,47 @@ class MultiHeadAttention(nn.Module):
     def split(self, x: torch.Tensor) -> torch.Tensor:
         """(B, L, D) -> (B, h, L, d_k)."""
         B, L, _ = x.shape
-        return x.view(B, L, self.num_heads, self.d_k).transpose(1, 2)      # (B, L, h, d_k) -> (B, h, L, d_k)
+        x = x.view(B, L, self.num_heads, self.d_k)              # (B, L, h, d_k)
+        return x.transpose(1, 2)                                # (B, h, L, d_k)
 
     def keys_values(self, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected, split keys and values: (B, S, D) each -> (B, h, S, d_k) each."""
         return self.split(self.W_k(key)), self.split(self.W_v(value))      # (B, h, S, d_k) each
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
+    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None,
+                value: torch.Tensor | None = None,
                 attn_mask: torch.Tensor | None = None,
-                kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """query (B, T, D), key/value (B, S, D) (or ready-made `kv` (B, h, S, d_k) each) -> (B, T, D), weights (B, h, T, S)."""
+                kv: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """query (B, T, D), key/value (B, S, D) -> (B, T, D), weights (B, h, T, S).
+
+        `kv`: keys and values already projected and split, (B, h, S, d_k) each."""
         if query.ndim != 3 or query.shape[-1] != self.d_model:
-            raise ValueError(f"query must be (batch, length, {self.d_model}), got {tuple(query.shape)}")
+            raise ValueError(f"query must be (batch, length, {self.d_model}), "
+                             f"got {tuple(query.shape)}")
         B, T, _ = query.shape
-        q = self.split(self.W_q(query))                                    # (B, h, T, d_k)
-        k, v = kv if kv is not None else self.keys_values(key, value)      # (B, h, S, d_k) each
+        q = self.split(self.W_q(query))                         # (B, h, T, d_k)
+        if kv is None:
+            kv = self.keys_values(key, value)
+        k, v = kv                                         # (B, h, S, d_k) each
         S = k.shape[2]
-        if self.fused:                                                     # same maths, one fused kernel
+        if self.fused:                           # same maths, one fused kernel
             p = self.drop.p if self.training else 0.0
-            if self.causal and attn_mask is None and S == T:               # no mask tensor: Flash may be chosen
-                out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)   # (B, h, T, d_k)
-            else:                                                          # T == 1 after a cache needs no mask
-                mask = self._mask(attn_mask, T, S, q.device) if not (self.causal and attn_mask is None
-                                                                        and T == 1) else None
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)   # (B, h, T, d_k)
+            if self.causal and attn_mask is None and S == T:  # Flash may run
+                out = F.scaled_dot_product_attention(
+                    q, k, v, dropout_p=p, is_causal=True)       # (B, h, T, d_k)
+            else:                        # T == 1 after a cache needs no mask
+                one = self.causal and attn_mask is None and T == 1
+                mask = None if one else self._mask(attn_mask, T, S, q.device)
+                out = F.scaled_dot_product_attention(
+                    q, k, v, attn_mask=mask, dropout_p=p)       # (B, h, T, d_k)
             weights = None
         else:
-            out, weights = scaled_dot_product_attention(q, k, v, self._mask(attn_mask, T, S, q.device),
-                                                        self.drop)         # (B, h, T, d_k), (B, h, T, S)
-        out = out.transpose(1, 2).reshape(B, T, self.d_model)              # (B, T, h, d_k) -> (B, T, D): concat heads
-        return self.W_o(out), weights                                      # (B, T, D), (B, h, T, S)
+            mask = self._mask(attn_mask, T, S, q.device)  # to (B, h, T, S)
+            out, weights = scaled_dot_product_attention(
+                q, k, v, mask, self.drop)     # (B, h, T, d_k), (B, h, T, S)
+        out = out.transpose(1, 2)                               # (B, T, h, d_k)
+        out = out.reshape(B, T, self.d_model)       # (B, T, D): heads concat
+        return self.W_o(out), weights               # (B, T, D), (B, h, T, S)
 
 
     def _mask(self, attn_mask: torch.Tensor | None, T: int, S: int, device) -> torch.Tensor | None:
@@ -195,24 +212,32 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, cross_kv: tuple[torch.Tensor, torch.Tensor], src_mask: torch.Tensor | None,
+    def forward(self, x: torch.Tensor,
+                cross_kv: tuple[torch.Tensor, torch.Tensor],
+                src_mask: torch.Tensor | None,
                 tgt_mask: torch.Tensor | None = None,
                 cache: tuple[torch.Tensor, torch.Tensor] | None = None):
-        """x (B, T, D) -> x (B, T, D), weights (B, h, T, t+T) and (B, h, T, S), new cache (B, h, t+T, d_k) x 2.
+        """x (B, T, D) -> x (B, T, D), weights, new cache (B, h, t+T, d_k) x 2.
 
-        `cross_kv` are the encoder output's projected keys and values (B, h, S, d_k); `cache` the keys and
-        values of the t earlier target positions (None = none), to which this call's T positions are appended.
-        The self-attention is causal by construction; `tgt_mask` (True = may attend) is an extra mask on top.
+        `cross_kv`: the encoder output's projected keys and values,
+        (B, h, S, d_k) each; `cache`: the keys and values of the t earlier
+        target positions (None = none), to which this call's T positions are
+        appended. Weights: self (B, h, T, t+T), cross (B, h, T, S). The
+        self-attention is causal by construction; `tgt_mask` (True = may
+        attend) is an extra mask on top.
         """
-        y = self.norm1(x)                                                  # (B, T, D)
-        k, v = self.self_attn.keys_values(y, y)                            # (B, h, T, d_k) each
+        y = self.norm1(x)                                            # (B, T, D)
+        k, v = self.self_attn.keys_values(y, y)       # (B, h, T, d_k) each
         if cache is not None:
-            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)   # (B, h, t+T, d_k) each
-        a, self_w = self.self_attn(y, attn_mask=tgt_mask, kv=(k, v))            # (B, T, D), (B, h, T, t+T)
-        x = x + self.drop(a)                                               # (B, T, D)
-        a, cross_w = self.cross_attn(self.norm2(x), attn_mask=src_mask, kv=cross_kv)   # (B, T, D), (B, h, T, S)
-        x = x + self.drop(a)                                               # (B, T, D)
-        return x + self.drop(self.ff(self.norm3(x))), (self_w, cross_w), (k, v)   # (B, T, D)
+            k = torch.cat([cache[0], k], dim=2)             # (B, h, t+T, d_k)
+            v = torch.cat([cache[1], v], dim=2)             # (B, h, t+T, d_k)
+        a, self_w = self.self_attn(y, attn_mask=tgt_mask, kv=(k, v))  # (B, T, D)
+        x = x + self.drop(a)                                         # (B, T, D)
+        a, cross_w = self.cross_attn(self.norm2(x), attn_mask=src_mask,
+                                     kv=cross_kv)                    # (B, T, D)
+        x = x + self.drop(a)                                         # (B, T, D)
+        x = x + self.drop(self.ff(self.norm3(x)))                    # (B, T, D)
+        return x, (self_w, cross_w), (k, v)
 
 
 class _EmbeddedStack(nn.Module):
@@ -323,7 +348,10 @@ class Transformer(nn.Module):
         empty = memory["cross"][0][0].new_zeros(B, self.num_heads, 0, self.d_k)   # (B, h, 0, d_k)
         return tuple((empty, empty) for _ in self.decoder.layers)
 
-    def step(self, prev: torch.Tensor, memory: dict, state: tuple) -> tuple[torch.Tensor, tuple]:
-        """One incremental step at position t = cache length: tokens (N,) -> logits (N, V), caches (N, h, t+1, d_k)."""
-        logits, _, state = self.decoder(prev[:, None], memory["cross"], memory["mask"], state)   # (N, 1, V)
-        return logits[:, 0], state                                         # (N, V), caches
+    def step(self, prev: torch.Tensor, memory: dict, state: tuple):
+        """One step at t = cache length: tokens (N,) -> logits (N, V), caches.
+
+        The caches grow to (N, h, t+1, d_k)."""
+        logits, _, state = self.decoder(prev[:, None], memory["cross"],
+                                        memory["mask"], state)    # (N, 1, V)
+        return logits[:, 0], state                           # (N, V), caches
