@@ -126,14 +126,16 @@ def render(results: Path = RESULTS) -> str:
     parts = [
         "# The course's quality table",
         "",
-        "Every model the course trains, in every framework and on every dataset, with the number its",
-        "benchmark measured. This page is generated: `python benchmarks/quality_table.py` reads",
+        "Every finished benchmark run of the course, in every framework and on every dataset, with the",
+        "number its benchmark measured (a run still training appears when it finishes, or marked as",
+        "still training). This page is generated: `python benchmarks/quality_table.py` reads",
         "`benchmarks/results/*.json` (written by the benchmark scripts, `benchmarks/chN_quality.py`,",
         "`benchmarks/ladder.py` and others, which train the checkpoints the chapters load) and rewrites",
         "it; a test fails when the page and the JSON files",
         "disagree. *Parameters* of an n-gram model are its stored n-gram counts. *Training time* is the",
-        "benchmark's wall-clock time on two shared CPU cores (— where a row reuses another's checkpoint",
-        "or trains nothing). BLEU is sacreBLEU's corpus BLEU, reported with its signature (Post, 2018).",
+        "benchmark's wall-clock time on a 2-core CPU shared with other jobs (most runs on one thread; a",
+        "row of several seeds gives their mean; — where a row reuses another's checkpoint or trains",
+        "nothing). BLEU is sacreBLEU's corpus BLEU, reported with its signature (Post, 2018).",
         "",
     ]
     for name, rows in tables.items():
