@@ -92,11 +92,8 @@ def framework_api(framework: str):
                 group["lr"] = lr
     else:
         import keras
-        from llmbook.tf import tensorflow as tf
-        if not getattr(framework_api, "tf_threads_set", False):   # settable once, before TF runs anything
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-            framework_api.tf_threads_set = True
+        from llmbook.tf import set_threads, tensorflow as tf
+        set_threads(threads)                  # settable once, before TF runs anything
         from llmbook.tf.checkpoint import load_checkpoint, save_checkpoint
         from llmbook.tf.rnn import CharRNN
         tf.get_logger().setLevel("ERROR")     # evaluate() traces a tf.function per call: no retracing advice

@@ -231,19 +231,14 @@ def train_tf(corpus, model_cfg: dict, tr: dict, reference: dict, ckpt: Path, out
     import keras
     from llmbook.parity import _triples, torch_to_tf
     from llmbook.tf import gpt as tf_gpt
-    from llmbook.tf import tensorflow as tf
+    from llmbook.tf import set_threads
     from llmbook.tf.checkpoint import read_training_state, restore_training_state, save_training_state
     from llmbook.tf.checkpoint import save_checkpoint as tf_save
     from llmbook.tf.train import evaluate as tf_evaluate, fit
     if reference["model"] != model_cfg or reference["train"]["seed"] != tr["seed"]:
         raise SystemExit(f"the PyTorch run in {RESULTS.name} used {reference['model']}, seed "
                          f"{reference['train']['seed']}: replay it with the same model and seed")
-    threads = int(os.environ["OMP_NUM_THREADS"])
-    try:                                      # settable only before TensorFlow has run anything
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:                      # already running (e.g. in a test session): keep its threads
-        pass
+    set_threads(int(os.environ["OMP_NUM_THREADS"]))   # unless TF already runs (a test session)
     llmbook.seed(tr["seed"])
     config = dict(vocab_size=len(corpus.vocab), **model_cfg)
     twin = GPT(**config)                                                   # PyTorch's initial weights

@@ -24,12 +24,8 @@ def framework(name: str) -> SimpleNamespace:
         from llmbook.torch.train import evaluate, fit, warmup_inverse_sqrt
         from llmbook.torch.transformer import Transformer
     elif name == "tf":
-        import tensorflow as tf
-        try:                                         # one thread, as for torch; settable only before TF has run
-            tf.config.threading.set_intra_op_parallelism_threads(1)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:                         # already running (a test session, a notebook): keep its threads
-            pass
+        from llmbook.tf import set_threads
+        set_threads(1)                               # one thread, as for torch (unless TF is already running)
         from llmbook.tf.attention import Seq2SeqAttention
         from llmbook.tf.checkpoint import (load_checkpoint, read_training_state, restore_training_state,
                                            save_checkpoint, save_training_state)

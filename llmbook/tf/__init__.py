@@ -20,6 +20,16 @@ def enable_memory_growth() -> None:
             pass
 
 
+def set_threads(n: int) -> bool:
+    """Run TF's ops on `n` threads (its own pools ignore OMP_NUM_THREADS); False if TF was already running."""
+    try:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(n)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError:          # settable only before TF has run anything: it keeps its threads
+        return False
+    return True
+
+
 def device() -> str:
     """The TF device string to place work on: the first GPU if there is one, else the CPU."""
     return "/GPU:0" if tensorflow.config.list_physical_devices("GPU") else "/CPU:0"
