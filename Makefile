@@ -23,8 +23,12 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 DISPATCH2 := ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1
 # Both nbval runs give each notebook one thread and run two at a time on pytest-xdist workers
 # (--dist loadscope keeps each notebook's cells in order on one worker, as nbval needs): on 2 cores
-# that is faster than one notebook at a time on two threads. The unit tests run alone, in order
-# (the book build checks that nothing else writes into the repository meanwhile).
+# that is faster than one notebook at a time on two threads. The unit tests run on two workers too,
+# one thread each, a test file per worker at a time (--dist loadfile: a module fixture, such as the
+# graded batch of test_grading_sandbox.py, is made once). No test writes into the repository, which
+# the book build checks while the other worker runs; test_browser.py builds its own copy of the book
+# (~20 s) if it lands on the other worker than test_book.py. (--dist loadgroup would keep them
+# together, but pytest-xdist 3.8's groups do nothing under pytest 9.2, whose node ids it cannot edit.)
 NOTEBOOK_WORKERS ?= 2
 NBVAL := $(PY) -m pytest chapters appendix solutions -p no:cacheprovider -n $(NOTEBOOK_WORKERS) \
 	--dist loadscope --durations=10
@@ -38,7 +42,7 @@ $(STAMP): pyproject.toml constraints.txt tools/setup.sh tools/vendor.sh
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest tests --durations=25
+	env OMP_NUM_THREADS=1 $(PY) -m pytest tests -n $(NOTEBOOK_WORKERS) --dist loadfile --durations=25
 	env OMP_NUM_THREADS=1 $(NBVAL)
 	env $(DISPATCH2) $(NBVAL)
 	bash tools/test_colab.sh

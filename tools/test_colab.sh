@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The Colab-versions job: the course under a Colab runtime's own library versions (colab-versions.txt).
-#   1. .venv-colab (idempotent; rebuilt when colab-versions.txt, pyproject.toml or constraints.txt change):
+#   1. .venv-colab (idempotent; rebuilt when colab-versions.txt, pyproject.toml, constraints.txt or this
+#      script change):
 #      the Colab versions + the project's torch + llmbook (editable) + the test tools, where the
 #      project's pins (constraints.txt) apply only to packages Colab does not ship itself
 #   2. the unit tests of the TensorFlow layers, the attention modules, the widgets and the grading
-#      (checks, messages, solutions and wrong answers of every set; not the sandboxed batch), in .venv-colab
+#      (checks, messages, solutions and wrong answers of every set: what a learner's notebook runs; not
+#      the batch grader, which an instructor runs in the main environment), in .venv-colab, two test
+#      files at a time on pytest-xdist workers (one thread each), as the main run
 #   3. three chapter pages executed top to bottom in .venv-colab (into a temporary folder, not the
 #      committed twins); each page's parity cells must print what the committed twin prints
 #   4. the Colab simulation (tools/colab_sim.py): the llmbook wheel built and installed alone, every
@@ -22,7 +25,7 @@ STAMP=$VENV/.colab-stamp
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYDEVD_DISABLE_FILE_VALIDATION=1 TF_CPP_MIN_LOG_LEVEL=2
 start=$SECONDS
 
-want=$(cat colab-versions.txt pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+want=$(cat colab-versions.txt pyproject.toml constraints.txt tools/test_colab.sh | sha256sum | cut -d' ' -f1)
 if [ ! -x $PY ] || [ "$(cat $STAMP 2>/dev/null)" != "$want" ]; then
     echo "test_colab: building $VENV with the versions in colab-versions.txt"
     rm -rf $VENV
@@ -37,7 +40,7 @@ if [ ! -x $PY ] || [ "$(cat $STAMP 2>/dev/null)" != "$want" ]; then
     $PY -m pip install -q --upgrade pip
     # one resolver run: if pyproject.toml's lower bounds exclude a Colab version, this fails
     log=$(mktemp)
-    if ! $PY -m pip install -q -r "$pins" -c "$cons" torch==2.13.0 -e . pytest nbval nbclient nbformat jupytext \
+    if ! $PY -m pip install -q -r "$pins" -c "$cons" torch==2.13.0 -e . pytest pytest-xdist nbval nbclient nbformat jupytext \
             > "$log" 2>&1; then
         grep -v -E "^WARNING: Location .* is ignored" "$log" >&2
         echo "test_colab: pip could not install the Colab versions with llmbook (see above): is a lower bound in" \
@@ -60,7 +63,8 @@ EOF
 
 # 2. unit tests (no nbval here: the committed twins hold the pinned versions' outputs)
 t0=$SECONDS
-PYTHONPATH=$PWD $PY -m pytest -q -p no:cacheprovider -o addopts="" -W ignore::DeprecationWarning \
+OMP_NUM_THREADS=1 PYTHONPATH=$PWD $PY -m pytest -q -p no:cacheprovider -o addopts="" -W ignore::DeprecationWarning \
+    -n 2 --dist loadfile -k "not batch_grader" \
     tests/test_tf_rank4.py tests/test_widgets.py tests/test_colab_note.py tests/test_attention.py \
     tests/test_transformer.py tests/test_grading.py tests/test_grading_sets.py
 echo "test_colab: unit tests in $((SECONDS - t0)) s"
