@@ -12,6 +12,7 @@ import copy
 import csv
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -180,3 +181,15 @@ def test_public_checks_alone_diagnose_wrong_answers_from_stored_values(name):
         for answer in answers:
             result = run_question(q, answer, ["public"])
             assert "the check itself crashed" not in result.failure, f"{name} {q.qid}: {result.line()}"
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_the_intro_shows_the_line_the_first_check_cell_prints(name):
+    """The introduction's example line (`q1: passed n/n public checks`) is what the solved set prints."""
+    intro = re.search(r"It prints one line: `(q1: passed (\d+)/\2 public checks)`", SETS[name].read_text())
+    assert intro, f"{SETS[name].name}: no `q1: passed n/n public checks` example in the introduction"
+    solved = nbformat.read(build.targets(ROOT, SETS[name])["solution"], as_version=4)
+    printed = [o.get("text", "").strip() for c in solved.cells if c.cell_type == "code" for o in c.outputs]
+    first = next((t for t in printed if t.startswith("q1:")), None)
+    assert first == intro.group(1), (
+        f"{SETS[name].name} says the check prints `{intro.group(1)}`, the solved set prints `{first}`")

@@ -258,10 +258,10 @@ def _(strongest_source):
                [True, True, True, False], "for the example")
 
 
-@check("q5", "zero weight on every real token: padding still never wins")
+@check("q5", "padding holds all of row 0's weight and ties a real token in row 1: padding never wins")
 def _(strongest_source):
     _q5_expect(strongest_source, [[1.0, 0.0, 0.0], [0.5, 0.0, 0.5]], [False, True, True],
-               "when all the weight is on padding")
+               "when padding holds all or the largest weight")
 
 
 @check("q5", "a diagonal alignment without padding")
