@@ -291,7 +291,10 @@ def _q4_variants(cell, E, H, library):
         "the gate blocks are not counted: an LSTM has 4 blocks (i, f, C, o), a GRU 3 (r, z, n)":
             f(blocks={"rnn": 1, "gru": 1, "lstm": 1}),
         "a GRU has 3 blocks (r, z, n), not 4": f(blocks={"rnn": 1, "gru": 4, "lstm": 4}),
-        "the recurrent matrix is H x H, the input matrix E x H": _q4_formula(cell, E, E, library) if E != H else -1,
+        "the recurrent matrix is H x H (it reads the state h_{t-1}), not E x H":
+            _q4_formula(cell, E, H, library) + {"rnn": 1, "gru": 3, "lstm": 4}[cell] * (E - H) * H if E != H else -1,
+        "the state has H numbers and the input E: the matrices are E x H (input) and H x H (recurrent)":
+            _q4_formula(cell, E, E, library) if E != H else -1,
     }
 
 

@@ -133,7 +133,7 @@ def _(attention_step):
     expect_close(out, x @ w_v, "out for t=0", hint="one key: weight 1, out = its value x W_v")
 
 
-@check("q2", "random sizes, a batch of one, d_k != D")
+@check("q2", "random sizes: B 1 to 4, t 1 to 9, D 2 to 8, d_k 1 to 6")
 def _(attention_step):
     rng = np.random.default_rng(SEED(23))
     for n in range(4):
@@ -303,8 +303,8 @@ def _q5_variants(logits, p):
     out = {
         "the id that crosses p is left out, so the kept mass is below p: keep an id while the mass ranked "
         "before it is < p": _q5_keep(logits, p, rule="total<="),
-        "at the border, a mass of exactly p is not enough here: stop as soon as the kept mass reaches p "
-        "(keep an id when the mass before it is < p, not <= p)": _q5_keep(logits, p, rule="before<="),
+        "one id too many at the border: stop as soon as the kept mass reaches p "
+        "(keep an id only when the mass before it is < p, not <= p)": _q5_keep(logits, p, rule="before<="),
         "ties are ranked higher id first: rank equally probable ids lower id first (a stable sort)":
             _q5_keep(logits, p, higher=True),
         "the least probable ids are kept: sort in descending order": _q5_keep(logits, p, ascending=True),

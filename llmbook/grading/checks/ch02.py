@@ -213,7 +213,7 @@ def _(simple_rnn_tf):
         _q4_expect(simple_rnn_tf, _q4_tensors(3, 4, 2, 5, seed=1, h0=h0), "(given h0)" if h0 else "(h0 = None)")
 
 
-question("q5", answer="bptt_windows", points=2)
+question("q5", answer="bptt_windows", points=2, forbid=("llmbook.data.batching.next_token_windows",))
 
 
 def _q5_expect(bptt_windows, ids, T, what):

@@ -9,7 +9,8 @@ from llmbook.grading.expect import (expect_close, expect_dtype, expect_raises, e
 from llmbook.grading.spec import check, question
 
 
-question("q1", answer="offset_causal_mask", points=1)
+question("q1", answer="offset_causal_mask", points=1,
+         forbid=("llmbook.torch.gpt.offset_causal_mask", "llmbook.tf.gpt.offset_causal_mask"))
 
 
 def _q1_expect(offset_causal_mask, T, t):
@@ -47,7 +48,10 @@ def _q2_expect(attention_step, inputs, what, dtype="float64"):
     import torch
     tol = dict(rtol=1e-6, atol=1e-8) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
     given = [torch.as_tensor(np.asarray(a), dtype=getattr(torch, dtype)) for a in inputs]
-    hints = {"size of tensor": "append along the position axis: torch.cat([k_cache, k[:, None]], dim=1)",
+    hints = {"Sizes of tensors must match": "append along the position axis: "
+                                            "torch.cat([k_cache, k[:, None]], dim=1)",
+             "must match the size of tensor": "q is (B, d_k) and k_all (B, t + 1, d_k): use q[:, None] "
+                                              "or torch.einsum(\"bd,btd->bt\", q, k_all)",
              "Tensors must have same number of dimensions": "the new key (B, d_k) needs a position axis: "
                                                             "k[:, None] is (B, 1, d_k)",
              "numpy": "use torch operations only"}
