@@ -277,10 +277,11 @@ def _(keras_gru):
 # The reference implementations behind the public checks' stored expected values.
 
 
-def _q4_formula(cell, E, H, library, torch_biases=2, keras_gru_biases=2, blocks=None):
+def _q4_formula(cell, E, H, library, torch_biases=2, keras_gru_biases=2, blocks=None, recurrent_rows=None):
     g = (blocks or {"rnn": 1, "gru": 3, "lstm": 4})[cell]
     biases = torch_biases if library == "torch" else (keras_gru_biases if cell == "gru" else 1)
-    return g * (E * H + H * H + biases * H)
+    rows = H if recurrent_rows is None else recurrent_rows      # the recurrent matrix is rows x H
+    return g * (E * H + rows * H + biases * H)
 
 
 def _q4_variants(cell, E, H, library):
@@ -292,7 +293,7 @@ def _q4_variants(cell, E, H, library):
             f(blocks={"rnn": 1, "gru": 1, "lstm": 1}),
         "a GRU has 3 blocks (r, z, n), not 4": f(blocks={"rnn": 1, "gru": 4, "lstm": 4}),
         "the recurrent matrix is H x H (it reads the state h_{t-1}), not E x H":
-            _q4_formula(cell, E, H, library) + {"rnn": 1, "gru": 3, "lstm": 4}[cell] * (E - H) * H if E != H else -1,
+            f(recurrent_rows=E) if E != H else -1,
         "the state has H numbers and the input E: the matrices are E x H (input) and H x H (recurrent)":
             _q4_formula(cell, E, E, library) if E != H else -1,
     }
